@@ -1,0 +1,43 @@
+"""hyperfunc: functional hypernetworks for meta-learning in PyTorch.
+
+Every target network is a stateless function ``target(params, *inputs)``; a
+hypernetwork is whatever produces ``params``. See :func:`stateless`,
+:mod:`hyperfunc.hypernets`, :mod:`hyperfunc.embeddings` and :func:`compose`.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from hyperfunc import embeddings, hypernets, methods, targets, tasks
+from hyperfunc._compose import call_at, compose, snapshot
+from hyperfunc._errors import (
+    DuplicateNameError,
+    NonFiniteWeightsError,
+    PluginLoadError,
+    RegistryError,
+    SpecMismatchError,
+    UnknownNameError,
+)
+from hyperfunc._init_stats import InitStats
+from hyperfunc._registry import Registry, RegistryEntry
+from hyperfunc._spec import ParamSpec
+from hyperfunc._target import Target, check_finite, stateless
+
+try:
+    __version__ = version("hyperfunc")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "__version__",
+    # weights as data
+    "ParamSpec", "Target", "stateless", "InitStats", "check_finite",
+    # composition
+    "compose", "snapshot", "call_at",
+    # registries
+    "Registry", "RegistryEntry", "targets", "embeddings", "hypernets", "tasks", "methods",
+    # errors
+    "SpecMismatchError", "NonFiniteWeightsError", "RegistryError", "UnknownNameError",
+    "DuplicateNameError", "PluginLoadError",
+]

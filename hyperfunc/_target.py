@@ -1,0 +1,316 @@
+"""Stateless targets: any ``nn.Module`` as a pure function of its weights."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, vmap
+
+from hyperfunc._errors import NonFiniteWeightsError, SpecMismatchError
+from hyperfunc._fast_mlp import Step, mlp_plan, run_mlp_plan
+from hyperfunc._init_stats import InitStats, init_stats_from_module, sample_params
+from hyperfunc._spec import ParamSpec
+
+__all__ = ["Target", "stateless", "check_finite"]
+
+_NOT_A_MODULE = """\
+hyperfunc.stateless expects a torch.nn.Module, got {got}.
+Wrap your computation in a module first, e.g.
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 64), torch.nn.ReLU(), torch.nn.Linear(64, 3))
+    target = hyperfunc.stateless(net)
+"""
+
+
+def _skeleton(module: nn.Module) -> nn.Module:
+    """A deep copy whose parameters and buffers live on the meta device (no storage).
+
+    Tied parameters stay tied: every alias of one tensor gets the same meta tensor.
+    Batch norm layers stop tracking running statistics (see :class:`Target`).
+    """
+    skel = copy.deepcopy(module)
+    replaced: dict[int, Tensor] = {}
+    for mod in skel.modules():
+        for key, p in list(mod._parameters.items()):
+            if p is None:
+                continue
+            if id(p) not in replaced:
+                replaced[id(p)] = nn.Parameter(
+                    torch.empty_like(p, device="meta"), requires_grad=False
+                )
+            mod._parameters[key] = replaced[id(p)]  # type: ignore[assignment]
+        for key, b in list(mod._buffers.items()):
+            if b is None:
+                continue
+            if id(b) not in replaced:
+                replaced[id(b)] = torch.empty_like(b, device="meta")
+            mod._buffers[key] = replaced[id(b)]
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            mod.track_running_stats = False
+    return skel
+
+
+def check_finite(params: Mapping[str, Tensor]) -> None:
+    """Raise :class:`~hyperfunc.NonFiniteWeightsError` if any tensor holds NaN or inf.
+
+    It synchronises with the device, so it is opt-in (``check_finite=True`` on
+    :func:`stateless` or :func:`compose`) rather than always on.
+    """
+    bad = []
+    for name, t in params.items():
+        finite = torch.isfinite(t)
+        if not bool(finite.all()):
+            n_nan = int(torch.isnan(t).sum())
+            bad.append(f"{name!r} ({n_nan} NaN, {int((~finite).sum()) - n_nan} inf)")
+    if bad:
+        raise NonFiniteWeightsError(
+            "generated weights are not finite: " + ", ".join(bad) + ". Usual causes: a "
+            "learning rate that is too high, or a hypernetwork whose output scale diverged; "
+            "lower the learning rate, clip gradients, or check the hypernetwork's inputs."
+        )
+
+
+class Target:
+    """A target network as a stateless function ``target(params, *inputs)``.
+
+    Build one with :func:`stateless`. The target keeps a *skeleton* of the module
+    (a deep copy whose parameters live on the ``meta`` device, so it has no
+    trainable state and no parameter memory) and copies of its buffers. Weights
+    are always passed in, as a dict matching :attr:`spec`.
+
+    **Buffers and normalisation.** A target never updates buffers. In training
+    mode (the module's mode when :func:`stateless` was called; switch with
+    :meth:`train` / :meth:`eval`) batch norm uses the statistics of the current
+    batch (the meta-learning convention) and does not touch running statistics.
+    In eval mode it uses the running statistics in :attr:`buffers`, or in the
+    ``buffers=`` argument of a call. Keep your own running statistics by passing
+    them explicitly.
+
+    **Tied weights** appear once in the spec (under their first name) and are
+    used at every place they are tied to.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        check_finite: bool = False,
+        randomness: str = "different",
+    ) -> None:
+        if not isinstance(module, nn.Module):
+            raise TypeError(_NOT_A_MODULE.format(got=type(module).__name__))
+        self._spec = ParamSpec.from_module(module)
+        self._buffers = {n: b.detach().clone() for n, b in module.named_buffers()}
+        self._init = init_stats_from_module(module)
+        self._skel = _skeleton(module)
+        self._plan: list[Step] | None = mlp_plan(self._skel) if not self._buffers else None
+        self._name = type(module).__name__
+        self.check_finite = check_finite
+        self.randomness = randomness
+
+    # ----------------------------------------------------------- properties
+    @property
+    def spec(self) -> ParamSpec:
+        """The :class:`~hyperfunc.ParamSpec` that weight dicts must match."""
+        return self._spec
+
+    @property
+    def buffers(self) -> dict[str, Tensor]:
+        """The buffers copied from the module (a new dict; the tensors are shared)."""
+        return dict(self._buffers)
+
+    @property
+    def init_stats(self) -> InitStats:
+        """Mean and variance of each parameter under the module's own initialisation."""
+        return self._init
+
+    @property
+    def training(self) -> bool:
+        """Whether the target runs in training mode (see the class docstring)."""
+        return self._skel.training
+
+    @property
+    def has_fast_path(self) -> bool:
+        """Whether :meth:`batched` can use batched matmuls (plain MLP targets)."""
+        return self._plan is not None
+
+    @property
+    def module(self) -> nn.Module:
+        """The skeleton module (meta-device parameters; for inspection only)."""
+        return self._skel
+
+    def __repr__(self) -> str:
+        return (
+            f"Target({self._name}, {len(self._spec)} tensors, {self._spec.size:,} weights, "
+            f"{'train' if self.training else 'eval'})"
+        )
+
+    # ----------------------------------------------------------------- modes
+    def train(self, mode: bool = True) -> Target:
+        """A copy of this target in training (or eval) mode; this one is unchanged."""
+        new = copy.copy(self)
+        new._skel = copy.deepcopy(self._skel).train(mode)
+        return new
+
+    def eval(self) -> Target:
+        """A copy of this target in eval mode; this one is unchanged."""
+        return self.train(False)
+
+    # ------------------------------------------------------------ sampling
+    def init_params(
+        self, batch_shape: Sequence[int] = (), *, generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """Sample weights with the module's initial statistics (uniform, matched mean/var)."""
+        return sample_params(self._spec, self._init, tuple(batch_shape), generator)
+
+    # ----------------------------------------------------------- checking
+    def _check(
+        self, params: Mapping[str, Tensor], inputs: Sequence[Any], batch: tuple[int, ...] | None
+    ) -> torch.Size:
+        shape = self._spec.validate(params, batch_shape=batch)
+        problems = []
+        first = next(iter(params.values()), None)
+        if first is not None:
+            devs = {t.device for t in params.values()}
+            if len(devs) > 1:
+                problems.append(f"parameters are on several devices {sorted(map(str, devs))}")
+            for i, x in enumerate(inputs):
+                if not isinstance(x, Tensor):
+                    continue
+                if x.device != first.device:
+                    problems.append(
+                        f"input {i} is on {x.device} but the weights are on {first.device}; "
+                        f"move it with x.to({str(first.device)!r})"
+                    )
+                if x.is_floating_point() and first.is_floating_point() and x.dtype != first.dtype:
+                    problems.append(
+                        f"input {i} has dtype {x.dtype} but the weights are {first.dtype}; "
+                        f"cast it with x.to({first.dtype})"
+                    )
+        if problems:
+            raise SpecMismatchError("bad call to the target:\n  - " + "\n  - ".join(problems))
+        if self.check_finite:
+            check_finite(params)
+        return shape
+
+    def _state(self, params: Mapping[str, Tensor], buffers: Mapping[str, Tensor] | None) -> Any:
+        bufs = self._buffers if buffers is None else buffers
+        if buffers is not None:
+            missing = sorted(set(self._buffers) - set(buffers))
+            extra = sorted(set(buffers) - set(self._buffers))
+            if missing or extra:
+                raise SpecMismatchError(
+                    f"buffers do not match the target: missing {missing}, unexpected {extra}; "
+                    f"expected exactly {sorted(self._buffers)}"
+                )
+        return (dict(params), dict(bufs)) if bufs else dict(params)
+
+    # -------------------------------------------------------------- calling
+    def __call__(
+        self,
+        params: Mapping[str, Tensor],
+        *inputs: Any,
+        buffers: Mapping[str, Tensor] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Evaluate the target with one weight set (no batch dims on ``params``)."""
+        self._check(params, inputs, ())
+        return functional_call(self._skel, self._state(params, buffers), inputs, kwargs)
+
+    def batched(
+        self,
+        params: Mapping[str, Tensor],
+        *inputs: Any,
+        shared: bool | Sequence[bool] = False,
+        buffers: Mapping[str, Tensor] | None = None,
+        fast: bool | None = None,
+    ) -> Any:
+        """Evaluate B weight sets in one vectorised call.
+
+        Args:
+            params: every tensor has one leading axis of size B.
+            inputs: each is either batched the same way (leading axis B, one input
+                batch per weight set) or shared by all weight sets; say which with
+                ``shared``.
+            shared: ``True`` if all inputs are shared, or one flag per input.
+            buffers: buffers to use instead of :attr:`buffers` (shared by all B).
+            fast: use the batched-matmul path for plain MLP targets. ``None`` (the
+                default) uses it whenever the target is a plain MLP called with one
+                tensor input; ``False`` forces the general ``vmap`` path.
+
+        Returns:
+            The target's output with a leading axis of size B.
+        """
+        flags = [shared] * len(inputs) if isinstance(shared, bool) else [bool(s) for s in shared]
+        if len(flags) != len(inputs):
+            raise ValueError(
+                f"shared has {len(flags)} flags but {len(inputs)} inputs were given; "
+                "give one flag per input, or a single bool for all of them"
+            )
+        batch = self._spec.validate(params)
+        if len(batch) != 1:
+            raise SpecMismatchError(
+                f"Target.batched expects exactly one leading batch axis on every parameter, "
+                f"got batch shape {list(batch)}; reshape the weights to [B, ...] (and the "
+                "inputs to match), or call the target directly for a single weight set"
+            )
+        b = batch[0]
+        for i, (x, sh) in enumerate(zip(inputs, flags)):
+            if not sh and (not isinstance(x, Tensor) or x.dim() == 0 or x.shape[0] != b):
+                got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
+                raise SpecMismatchError(
+                    f"input {i} should have a leading axis of size {b} (one entry per weight "
+                    f"set), got {got}; if this input is the same for every weight set, pass "
+                    "shared=True (or a flag per input)"
+                )
+        self._check(params, inputs, (b,))
+        use_fast = self._plan is not None and len(inputs) == 1 and isinstance(inputs[0], Tensor)
+        if fast and not use_fast:
+            raise ValueError(
+                f"fast=True needs a plain MLP target (nn.Sequential of nn.Linear and "
+                f"elementwise activations, no buffers) called with one tensor; {self!r} is not"
+            )
+        if use_fast and fast is not False and buffers is None:
+            assert self._plan is not None
+            return run_mlp_plan(self._plan, params, inputs[0], shared=flags[0])
+        state = self._state(params, buffers)
+        p_dims: Any = (0, None) if isinstance(state, tuple) else 0
+
+        def one(st: Any, *xs: Any) -> Any:
+            return functional_call(self._skel, st, xs)
+
+        in_dims = (p_dims, *(None if s else 0 for s in flags))
+        return vmap(one, in_dims=in_dims, randomness=self.randomness)(state, *inputs)
+
+
+def stateless(
+    module: nn.Module, *, check_finite: bool = False, randomness: str = "different"
+) -> Target:
+    """Turn ``module`` into a stateless :class:`Target` ``target(params, *inputs)``.
+
+    The module itself is never changed, neither now nor by any later call.
+
+    Args:
+        module: any ``nn.Module``; its parameters define :attr:`Target.spec`.
+        check_finite: check every weight set for NaN/inf before each call and raise
+            :class:`~hyperfunc.NonFiniteWeightsError` (costs a device sync).
+        randomness: ``vmap`` randomness mode for :meth:`Target.batched` (``"different"``
+            gives each weight set its own dropout masks; see ``torch.func.vmap``).
+
+    Examples:
+        >>> import torch, hyperfunc as hf
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+        >>> target = hf.stateless(net)
+        >>> params = dict(net.named_parameters())
+        >>> x = torch.randn(5, 2)
+        >>> torch.allclose(target(params, x), net(x))
+        True
+        >>> batch = target.init_params((4,))          # 4 weight sets
+        >>> target.batched(batch, x, shared=True).shape
+        torch.Size([4, 5, 1])
+    """
+    return Target(module, check_finite=check_finite, randomness=randomness)

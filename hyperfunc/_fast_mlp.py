@@ -30,16 +30,21 @@ def mlp_plan(module: nn.Module) -> list[Step] | None:
     parameter-free elementwise modules, with no forward hooks.
     """
     steps: list[Step] = []
+    # canonical names: a tied parameter is known by its first name only
+    canon = {id(p): name for name, p in module.named_parameters()}
 
     def walk(seq: nn.Module, prefix: str) -> bool:
         if not isinstance(seq, nn.Sequential) or seq._forward_hooks or seq._forward_pre_hooks:
             return False
-        for key, child in seq.named_children():
+        for key, child in seq._modules.items():  # not named_children(): keeps repeats
+            if child is None:
+                continue
             name = f"{prefix}{key}"
             if child._forward_hooks or child._forward_pre_hooks:
                 return False
             if type(child) is nn.Linear:
-                steps.append((f"{name}.weight", f"{name}.bias" if child.bias is not None else None))
+                bias = canon[id(child.bias)] if child.bias is not None else None
+                steps.append((canon[id(child.weight)], bias))
             elif isinstance(child, nn.Sequential):
                 if not walk(child, f"{name}."):
                     return False

@@ -83,6 +83,6 @@ def sample_params(
     """Uniform samples with each tensor's initial mean and variance."""
     out: dict[str, torch.Tensor] = {}
     for name, shape, dtype in zip(spec.names, spec.shapes, spec.dtypes):
-        u = torch.rand(*batch_shape, *shape, generator=generator, dtype=dtype) * 2 - 1
+        u = torch.rand((*batch_shape, *shape), generator=generator, dtype=dtype) * 2 - 1
         out[name] = stats.mean[name] + u * (3 * stats.var[name]) ** 0.5
     return out

@@ -251,7 +251,7 @@ class ParamSpec:
         for name, shape, dtype, off, n in zip(
             self.names, self.shapes, self.dtypes, self.offsets, self.numels
         ):
-            piece = flat[..., off : off + n].reshape(*batch, *shape)
+            piece = flat[..., off : off + n].reshape((*batch, *shape))
             out[name] = piece if piece.dtype == dtype else piece.to(dtype)
         return out
 

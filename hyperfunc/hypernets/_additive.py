@@ -72,5 +72,5 @@ class Additive(HyperNetwork):
         delta = self.delta_spec.unflatten(self._delta_scale * self.head(self.trunk(z)))
         out: dict[str, Tensor] = {}
         for name, w in self.base_params().items():
-            out[name] = w + delta[name] if name in delta else w.expand(*batch, *w.shape)
+            out[name] = w + delta[name] if name in delta else w.expand((*batch, *w.shape))
         return out

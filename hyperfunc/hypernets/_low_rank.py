@@ -85,5 +85,5 @@ class LowRank(HyperNetwork):
                 raw = flat[..., pos : pos + rows]
                 pos += rows
             t = self.offset[sl] + self.scale[sl] * raw.reshape(*batch, -1)
-            out[name] = t.reshape(*batch, *shape)
+            out[name] = t.reshape((*batch, *shape))
         return out

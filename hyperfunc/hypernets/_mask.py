@@ -102,7 +102,7 @@ class Mask(HyperNetwork):
         for name, shape in zip(self.mask_spec.names, self.mask_spec.shapes):
             sl = self.mask_spec.slice_of(name)
             m = _keep_top(torch.tanh(raw[..., sl]).abs(), self.sparsity)
-            out[name] = m.reshape(*batch, *shape)
+            out[name] = m.reshape((*batch, *shape))
         return out
 
     def forward(self, z: Tensor) -> dict[str, Tensor]:
@@ -110,5 +110,5 @@ class Mask(HyperNetwork):
         batch = z.shape[:-1]
         out: dict[str, Tensor] = {}
         for name, w in self.base_params().items():
-            out[name] = w * masks[name] if name in masks else w.expand(*batch, *w.shape)
+            out[name] = w * masks[name] if name in masks else w.expand((*batch, *w.shape))
         return out

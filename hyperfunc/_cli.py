@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import hyperfunc
 from hyperfunc._registry import Registry
@@ -12,7 +13,7 @@ from hyperfunc._registry import Registry
 __all__ = ["main"]
 
 
-def _registries() -> dict[str, Registry[object]]:
+def _registries() -> dict[str, Registry[Any]]:
     return {
         "targets": hyperfunc.targets.registry,
         "embeddings": hyperfunc.embeddings.registry,

@@ -54,7 +54,7 @@ def run_demo(steps: int = 600, seed: int = 0, num_tasks: int = 5) -> int:
         logits = f(table(ids), x_train)  # [T, n, 2]: all tasks in one call
         loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y_train.flatten())
         opt.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         if step % max(1, steps // 6) == 0 or step == steps:
             print(f"  step {step:>5}/{steps}  loss {loss.item():.4f}")

@@ -84,7 +84,7 @@ class Registry(Generic[T]):
         return eps, name in self._local
 
     def _clash_message(self, name: str, eps: list[md.EntryPoint], local: bool) -> str:
-        where = [f"distribution {_dist_name(ep)!r} (entry point {ep.value!r})" for ep in eps]
+        where = sorted(f"distribution {_dist_name(ep)!r} (entry point {ep.value!r})" for ep in eps)
         if local:
             where.insert(0, "a local register() call")
         return (

@@ -257,7 +257,8 @@ def test_wrong_names_and_shapes_listed_together() -> None:
 def test_batched_leading_size_mismatch() -> None:
     target = hf.stateless(hf.targets.mlp(3, 2, hidden=(5,)))
     p = target.init_params((4,))
-    with pytest.raises(hf.SpecMismatchError, match=r"input 0 should have a leading axis of size 4.*shared=True"):
+    pattern = r"input 0 should have a leading axis of size 4.*shared=True"
+    with pytest.raises(hf.SpecMismatchError, match=pattern):
         target.batched(p, torch.randn(3, 6, 3))
     with pytest.raises(hf.SpecMismatchError, match="exactly one leading batch axis"):
         target.batched(target.init_params((2, 2)), torch.randn(2, 6, 3))
@@ -288,7 +289,8 @@ def test_non_finite_weights_opt_in() -> None:
     p["2.bias"][0] = float("inf")
     out = hf.stateless(net)(p, torch.randn(2, 3))  # off by default
     assert torch.isnan(out).any()
-    with pytest.raises(hf.NonFiniteWeightsError, match=r"'0.weight' \(1 NaN, 0 inf\), '2.bias' \(0 NaN, 1 inf\)"):
+    pattern = r"'0.weight' \(1 NaN, 0 inf\), '2.bias' \(0 NaN, 1 inf\)"
+    with pytest.raises(hf.NonFiniteWeightsError, match=pattern):
         hf.stateless(net, check_finite=True)(p, torch.randn(2, 3))
 
 

@@ -160,6 +160,12 @@ class Target:
         """A copy of this target in eval mode; this one is unchanged."""
         return self.train(False)
 
+    def to(self, device: torch.device | str) -> Target:
+        """A copy of this target whose buffers live on ``device`` (weights are passed in)."""
+        new = copy.copy(self)
+        new._buffers = {n: b.to(device) for n, b in self._buffers.items()}
+        return new
+
     # ------------------------------------------------------------ sampling
     def init_params(
         self, batch_shape: Sequence[int] = (), *, generator: torch.Generator | None = None
@@ -178,6 +184,12 @@ class Target:
             devs = {t.device for t in params.values()}
             if len(devs) > 1:
                 problems.append(f"parameters are on several devices {sorted(map(str, devs))}")
+            bdevs = {b.device for b in self._buffers.values()} - {first.device}
+            if bdevs:
+                problems.append(
+                    f"the target's buffers are on {sorted(map(str, bdevs))} but the weights are on "
+                    f"{first.device}; use target.to({str(first.device)!r})"
+                )
             for i, x in enumerate(inputs):
                 if not isinstance(x, Tensor):
                     continue

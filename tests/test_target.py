@@ -176,6 +176,8 @@ def test_torch_compile() -> None:
     x = torch.randn(4, 6, 3)
     compiled = torch.compile(lambda p, x: target.batched(p, x, fast=False), backend="aot_eager")
     torch.testing.assert_close(compiled(p, x), target.batched(p, x, fast=False))
+    fast = torch.compile(lambda p, x: target.batched(p, x), backend="aot_eager")
+    torch.testing.assert_close(fast(p, x), target.batched(p, x, fast=False))
     single = torch.compile(lambda q, x: target(q, x), backend="aot_eager")
     q = params_of(net)
     torch.testing.assert_close(single(q, x[0]), net(x[0]))
@@ -280,6 +282,15 @@ def test_device_mismatch() -> None:
     target = hf.stateless(net)
     with pytest.raises(hf.SpecMismatchError, match=r"input 0 is on meta but the weights are on cpu"):
         target(params_of(net), torch.empty(2, 3, device="meta"))
+
+
+def test_buffer_device_mismatch_and_to() -> None:
+    net = hf.targets.conv4(1, 5, hidden=8, image_size=16)
+    target = hf.stateless(net).to("meta")
+    assert all(b.device.type == "meta" for b in target.buffers.values())
+    assert hf.stateless(net).buffers["1.running_mean"].device.type == "cpu"
+    with pytest.raises(hf.SpecMismatchError, match=r"buffers are on \['meta'\].*target.to\('cpu'\)"):
+        target(params_of(net), torch.randn(2, 1, 16, 16))
 
 
 def test_non_finite_weights_opt_in() -> None:

@@ -18,12 +18,12 @@ from pathlib import Path
 # Document the source tree next to this folder even when hyperfunc is not installed.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import hyperfunc  # noqa: E402
+import hyperfunc
 
 # -- project -----------------------------------------------------------------
 project = "hyperfunc"
 author = "hyperfunc developers"
-copyright = "hyperfunc developers"  # noqa: A001
+copyright = "hyperfunc developers"
 release = hyperfunc.__version__
 version = ".".join(release.split(".")[:2])
 
@@ -42,7 +42,9 @@ nitpicky = False
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
 autodoc_class_signature = "mixed"
-autodoc_preserve_defaults = True
+# autodoc_preserve_defaults stays off: with it, Sphinx 9 writes a __signature__ into the
+# function behind a bound method (the registry modules' ``register`` aliases), which
+# corrupts the signatures of the next aliases of the same method.
 
 # -- napoleon (Google style) -------------------------------------------------
 napoleon_google_docstring = True

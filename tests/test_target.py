@@ -318,3 +318,17 @@ def test_functional_call_reference_is_equal() -> None:
     p = target_params = params_of(net)
     x = torch.randn(2, 3)
     torch.testing.assert_close(hf.stateless(net)(target_params, x), functional_call(net, p, (x,)))
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:.*torch.jit.*is deprecated:DeprecationWarning")  # torch-internal
+def test_torch_compile_inductor_conv_and_mlp() -> None:
+    """The default inductor backend (~40 s on 2 CPU cores): batch norm under vmap, and the fast path."""
+    conv = hf.stateless(hf.targets.conv4(1, 5, hidden=8, image_size=16))
+    p, x = conv.init_params((3,)), torch.randn(3, 4, 1, 16, 16)
+    f = torch.compile(lambda p, x: conv.batched(p, x))
+    torch.testing.assert_close(f(p, x), conv.batched(p, x), rtol=1e-4, atol=1e-5)
+    mlp = hf.stateless(hf.targets.mlp(3, 2, hidden=(5,)))
+    q, y = mlp.init_params((4,)), torch.randn(4, 6, 3)
+    g = torch.compile(lambda q, y: mlp.batched(q, y))
+    torch.testing.assert_close(g(q, y), mlp.batched(q, y, fast=False))

@@ -40,6 +40,12 @@ def mlp(
 ) -> nn.Sequential:
     """A multilayer perceptron (``nn.Sequential`` of Linear + activation), PyTorch init.
 
+    Args:
+        in_features: input size.
+        out_features: output size.
+        hidden: widths of the hidden layers (empty for a single linear layer).
+        activation: a name from :data:`ACTIVATIONS`.
+
     Examples:
         >>> from hyperfunc.targets import mlp
         >>> mlp(2, 3, hidden=(64, 64))

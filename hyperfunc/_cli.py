@@ -9,6 +9,7 @@ from typing import Any
 
 import hyperfunc
 from hyperfunc._registry import Registry
+from hyperfunc._run_cli import add_run_parser, run_command
 
 __all__ = ["main"]
 
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "kinds", nargs="*", metavar="KIND",
         help=f"which registries to list (default: all of {', '.join(_registries())})",
     )
+    add_run_parser(sub)
     p_demo = sub.add_parser(
         "demo", help="train a task-conditioned hypernetwork on built-in synthetic tasks"
     )
@@ -76,6 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _list(args.kinds or list(_registries()))
     if args.command == "demo":
         return _demo(args)
+    if args.command == "run":
+        try:
+            return run_command(args)
+        except (LookupError, ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
+            print(f"hyperfunc run: error: {exc}", file=sys.stderr)
+            return 2
     parser.print_help()
     return 0
 

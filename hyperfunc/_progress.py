@@ -1,0 +1,48 @@
+"""Progress bars: tqdm when installed (``hyperfunc[progress]``), else a plain text bar."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = ["progress"]
+
+
+class _TextBar:
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self.total, self.desc, self.enabled = total, desc, enabled
+        self.n, self.start, self.last, self.post = 0, time.perf_counter(), 0.0, ""
+
+    def __iter__(self) -> Iterator[int]:
+        for i in range(self.total):
+            yield i
+            self.n = i + 1
+            now = time.perf_counter()
+            if self.enabled and (now - self.last > 0.5 or self.n == self.total):
+                self.last = now
+                frac = self.n / max(1, self.total)
+                bar = "#" * int(24 * frac)
+                rate = self.n / max(now - self.start, 1e-9)
+                sys.stderr.write(
+                    f"\r{self.desc} [{bar:<24}] {self.n}/{self.total} {rate:6.1f} it/s {self.post}"
+                )
+                if self.n == self.total:
+                    sys.stderr.write("\n")
+                sys.stderr.flush()
+
+    def set_postfix_str(self, s: str) -> None:
+        self.post = s
+
+
+def progress(total: int, desc: str, enabled: bool = True) -> Any:
+    """An iterable over ``range(total)`` that shows a progress bar on stderr.
+
+    The returned object has ``set_postfix_str(text)`` for live numbers (loss).
+    """
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _TextBar(total, desc, enabled)
+    return tqdm(range(total), desc=desc, disable=not enabled, leave=True, dynamic_ncols=True)

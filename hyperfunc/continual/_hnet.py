@@ -1,0 +1,194 @@
+"""HNET (von Oswald et al. 2020) and HyperMask (Książek & Spurek 2023)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from hyperfunc import hypernets
+from hyperfunc._target import Target
+from hyperfunc.continual._method import ContinualMethod
+from hyperfunc.embeddings import TaskTable
+
+__all__ = ["HNET", "HyperMask"]
+
+
+class HNET(ContinualMethod):
+    """A task-conditioned hypernetwork: task embedding → hypernetwork → target weights.
+
+    The loss for task ``t`` is the task loss plus
+    ``beta · mean_j ‖h(e_j; θ) − h*_j‖²`` over earlier tasks ``j < t``, where
+    ``h*_j`` are the hypernetwork's outputs for ``e_j`` stored when task ``t``
+    began. The current task and all regularised earlier tasks go through the
+    hypernetwork in **one batched call**. Earlier embeddings stay fixed.
+
+    Args:
+        target: the stateless target.
+        num_tasks: length of the task stream.
+        emb_dim: size of a task embedding.
+        hypernet: registered hypernetwork family (``"chunked"``, ``"mlp"``, ``"mask"``, …).
+        hypernet_args: keyword arguments for it (default for ``chunked``:
+            ``chunk_size=4000, chunk_dim=32, hidden=(100, 100)``).
+        beta: strength of the output regulariser.
+        reg_subset: regularise a random subset of this many earlier tasks per step
+            (default: all).
+        batched_regulariser: ``False`` computes the regulariser with a loop over
+            earlier tasks (hypnettorch's way; for comparison only).
+
+    Examples:
+        >>> import torch, hyperfunc as hf
+        >>> from hyperfunc.continual import HNET
+        >>> target = hf.stateless(hf.targets.mlp(4, 2, hidden=(8,)))
+        >>> method = HNET(target, num_tasks=3, emb_dim=4, hypernet_args={"chunk_size": 16})
+        >>> method.begin_task(1)
+        >>> loss, logs = method.loss(1, torch.randn(5, 4), torch.tensor([0, 1, 0, 1, 1]))
+        >>> sorted(logs)
+        ['loss', 'regulariser', 'task_loss']
+    """
+
+    name: ClassVar[str] = "hnet"
+    conditioned: ClassVar[bool] = True
+    default_hypernet: ClassVar[str] = "chunked"
+    default_hypernet_args: ClassVar[dict[str, dict[str, Any]]] = {
+        "chunked": {"chunk_size": 4000, "chunk_dim": 32, "hidden": (100, 100)},
+    }
+
+    def __init__(
+        self,
+        target: Target,
+        num_tasks: int,
+        *,
+        emb_dim: int = 32,
+        hypernet: str | None = None,
+        hypernet_args: Mapping[str, Any] | None = None,
+        beta: float = 0.01,
+        reg_subset: int | None = None,
+        batched_regulariser: bool = True,
+    ) -> None:
+        super().__init__(target, num_tasks)
+        family = hypernet or self.default_hypernet
+        args = dict(self.default_hypernet_args.get(family, {}))
+        args.update(hypernet_args or {})
+        self.hypernet_name, self.hypernet_args = family, args
+        self.embeddings = TaskTable(num_tasks, emb_dim)
+        self.hnet: nn.Module = hypernets.get(family)(target, emb_dim, **args)
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        if reg_subset is not None and reg_subset < 1:
+            raise ValueError(f"reg_subset must be >= 1 (or None for all), got {reg_subset}")
+        self.beta, self.reg_subset, self.batched_regulariser = beta, reg_subset, batched_regulariser
+        self.old_outputs = torch.zeros(0, target.spec.size)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "emb_dim": self.embeddings.dim,
+            "hypernet": self.hypernet_name,
+            "hypernet_args": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in self.hypernet_args.items()
+            },
+            "beta": self.beta,
+            "reg_subset": self.reg_subset,
+            "hypernet_parameters": sum(p.numel() for p in self.hnet.parameters()),
+            "target_parameters": self.target.spec.size,
+        }
+
+    def begin_task(self, t: int) -> None:
+        self.check_task(t)
+        with torch.no_grad():  # h*_j: outputs before learning task t
+            if t:
+                self.old_outputs = self.target.spec.flatten(self.hnet(self.embeddings.weight[:t]))
+            else:
+                self.old_outputs = torch.zeros(0, self.target.spec.size)
+
+    def weights(self, t: int) -> dict[str, Tensor]:
+        self.check_task(t)
+        out: dict[str, Tensor] = self.hnet(self.embeddings.weight[t])
+        return out
+
+    def weights_upto(self, n: int) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = self.hnet(self.embeddings.weight[:n])
+        return out
+
+    def _old_ids(self, t: int) -> Tensor:
+        if self.reg_subset is None or self.reg_subset >= t:
+            return torch.arange(t)
+        return torch.randperm(t)[: self.reg_subset]
+
+    def loss(self, t: int, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
+        self.check_task(t)
+        emb = self.embeddings.weight
+        spec = self.target.spec
+        reg = torch.zeros((), device=x.device)
+        if t == 0 or self.beta == 0:
+            params = self.hnet(emb[t])
+        elif self.batched_regulariser:
+            ids = self._old_ids(t)
+            z = torch.cat([emb[t : t + 1], emb[ids].detach()])
+            out = self.hnet(z)  # current task and earlier tasks in one call
+            params = {k: v[0] for k, v in out.items()}
+            now = spec.flatten({k: v[1:] for k, v in out.items()})
+            reg = (now - self.old_outputs[ids]).pow(2).sum(-1).mean()
+        else:
+            params = self.hnet(emb[t])
+            ids = self._old_ids(t)
+            terms = [
+                (spec.flatten(self.hnet(emb[j].detach())) - self.old_outputs[j]).pow(2).sum()
+                for j in ids.tolist()
+            ]
+            reg = torch.stack(terms).mean()
+        task_loss = nn.functional.cross_entropy(self.target(params, x), y)
+        total = task_loss + self.beta * reg
+        return total, {
+            "loss": float(total.detach()),
+            "task_loss": float(task_loss.detach()),
+            "regulariser": float(reg.detach()),
+        }
+
+
+class HyperMask(HNET):
+    """HyperMask: the hypernetwork generates semi-binary masks over one shared target.
+
+    Weights for task ``t`` are ``θ_base ⊙ |tanh(h(e_t))|`` with the smallest
+    ``sparsity`` fraction of each mask set to zero (:class:`hyperfunc.hypernets.Mask`);
+    the base weights are trained too, and the same output regulariser as HNET
+    keeps earlier tasks' (masked) weights fixed.
+
+    Args:
+        target: the stateless target.
+        num_tasks: length of the task stream.
+        sparsity: fraction of each mask set to zero.
+        emb_dim, hypernet_args, beta, reg_subset, batched_regulariser: as for :class:`HNET`.
+    """
+
+    name: ClassVar[str] = "hypermask"
+    default_hypernet: ClassVar[str] = "mask"
+    default_hypernet_args: ClassVar[dict[str, dict[str, Any]]] = {
+        "mask": {"hidden": (100, 100)},
+    }
+
+    def __init__(
+        self,
+        target: Target,
+        num_tasks: int,
+        *,
+        sparsity: float = 0.3,
+        emb_dim: int = 32,
+        hypernet_args: Mapping[str, Any] | None = None,
+        beta: float = 0.01,
+        reg_subset: int | None = None,
+        batched_regulariser: bool = True,
+    ) -> None:
+        args = {"sparsity": sparsity, **(hypernet_args or {})}
+        super().__init__(
+            target,
+            num_tasks,
+            emb_dim=emb_dim,
+            hypernet="mask",
+            hypernet_args=args,
+            beta=beta,
+            reg_subset=reg_subset,
+            batched_regulariser=batched_regulariser,
+        )

@@ -1,0 +1,170 @@
+"""Loaders for MNIST, Fashion-MNIST, CIFAR-10 (local files) and scikit-learn's digits."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from hyperfunc.datasets._dataset import ImageDataset
+from hyperfunc.datasets._root import DATA_ENV, DataNotFoundError, data_root, find_first
+
+__all__ = ["load_mnist", "load_fashion_mnist", "load_cifar10", "load_digits"]
+
+PathLike = str | os.PathLike[str] | None
+
+_IDX = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _idx_dir(directory: Path) -> dict[str, np.ndarray] | None:
+    out = {}
+    for key, stem in _IDX.items():
+        for name in (stem, f"{stem}.gz"):
+            if (directory / name).exists():
+                out[key] = _read_idx(directory / name)
+                break
+        else:
+            return None
+    return out
+
+
+def _mnist_like(name: str, root: PathLike, npz_names: list[str], idx_dirs: list[str]) -> ImageDataset:
+    base = data_root(root, name)
+    arrays: dict[str, np.ndarray] | None = None
+    for npz in npz_names:
+        if (base / npz).is_file():
+            with np.load(base / npz, allow_pickle=False) as d:
+                arrays = {k: d[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            break
+    else:
+        for directory in idx_dirs:
+            if (base / directory).is_dir():
+                arrays = _idx_dir(base / directory)
+                if arrays is not None:
+                    break
+    if arrays is None:
+        looked = [str(base / n) for n in npz_names]
+        looked += [f"{base / d}/{{{','.join(_IDX.values())}}}[.gz]" for d in idx_dirs]
+        raise DataNotFoundError(
+            f"can't find {name} under {str(base)!r}. Looked for:\n  "
+            + "\n  ".join(looked)
+            + f"\nPut the files there, pass another root, or set {DATA_ENV}."
+        )
+    return ImageDataset(
+        name,
+        arrays["x_train"][:, None],
+        arrays["y_train"].astype(np.int64),
+        arrays["x_test"][:, None],
+        arrays["y_test"].astype(np.int64),
+    )
+
+
+def load_mnist(root: PathLike = None) -> ImageDataset:
+    """MNIST from ``root`` (default ``$HYPERFUNC_DATA``).
+
+    Accepts ``mnist.npz`` (keys ``x_train, y_train, x_test, y_test``, as Keras and
+    hyperfunc's shared data use), or the four idx files (optionally gzipped) in
+    ``root``, ``root/mnist`` or ``root/MNIST/raw`` (torchvision's layout).
+    """
+    return _mnist_like("mnist", root, ["mnist.npz"], ["MNIST/raw", "mnist", "."])
+
+
+def load_fashion_mnist(root: PathLike = None) -> ImageDataset:
+    """Fashion-MNIST from ``root`` (default ``$HYPERFUNC_DATA``).
+
+    Accepts ``fashion_mnist.npz`` or the four idx files in ``root/fashion-mnist``,
+    ``root/fashion_mnist`` or ``root/FashionMNIST/raw`` (torchvision's layout).
+    """
+    return _mnist_like(
+        "fashion-mnist",
+        root,
+        ["fashion_mnist.npz", "fashion-mnist.npz"],
+        ["FashionMNIST/raw", "fashion-mnist", "fashion_mnist"],
+    )
+
+
+def load_cifar10(root: PathLike = None) -> ImageDataset:
+    """CIFAR-10 from ``root`` (default ``$HYPERFUNC_DATA``).
+
+    Accepts the pair ``cifar10_train5k.npz`` / ``cifar10_test2k.npz`` (hyperfunc's
+    shared subset), ``cifar10.npz`` (keys ``x_train, y_train, x_test, y_test``,
+    images ``[N, 32, 32, 3]``), or the official python version
+    ``cifar-10-batches-py/`` (its files are pickles: only load files you trust).
+    """
+    base = data_root(root, "cifar10")
+    found = find_first(base, ["cifar10.npz", "cifar10_train5k.npz", "cifar-10-batches-py"], "cifar10")
+    if found.name == "cifar-10-batches-py":
+        xs, ys = [], []
+        for i in range(1, 6):
+            with open(found / f"data_batch_{i}", "rb") as f:
+                d = pickle.load(f, encoding="bytes")
+            xs.append(np.asarray(d[b"data"]).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(d[b"labels"]))
+        with open(found / "test_batch", "rb") as f:
+            d = pickle.load(f, encoding="bytes")
+        return ImageDataset(
+            "cifar10",
+            np.concatenate(xs),
+            np.concatenate(ys).astype(np.int64),
+            np.asarray(d[b"data"]).reshape(-1, 3, 32, 32),
+            np.asarray(d[b"labels"], dtype=np.int64),
+        )
+    if found.name == "cifar10.npz":
+        with np.load(found, allow_pickle=False) as d:
+            arrays = {k: d[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    else:
+        test = find_first(base, ["cifar10_test2k.npz"], "cifar10 (test part)")
+        with np.load(found, allow_pickle=False) as d:
+            arrays = {"x_train": d["x_train"], "y_train": d["y_train"]}
+        with np.load(test, allow_pickle=False) as d:
+            arrays.update(x_test=d["x_test"], y_test=d["y_test"])
+    return ImageDataset(
+        "cifar10",
+        arrays["x_train"].transpose(0, 3, 1, 2),
+        arrays["y_train"].astype(np.int64),
+        arrays["x_test"].transpose(0, 3, 1, 2),
+        arrays["y_test"].astype(np.int64),
+    )
+
+
+def load_digits(test_fraction: float = 0.2, seed: int = 0) -> ImageDataset:
+    """scikit-learn's bundled handwritten digits (1,797 images of 8×8; UCI optdigits test set).
+
+    Needs no files: the data ships inside scikit-learn (``pip install hyperfunc[digits]``).
+    Split into train and test with a fixed, stratified shuffle.
+    """
+    try:
+        from sklearn.datasets import load_digits as sk_digits
+    except ImportError as exc:
+        raise ImportError(
+            "the digits dataset ships with scikit-learn, which is not installed; "
+            "install it with: pip install 'hyperfunc[digits]'"
+        ) from exc
+    d = sk_digits()
+    x = np.asarray(d.images, dtype=np.uint8)[:, None]  # values 0..16
+    y = np.asarray(d.target, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    test_idx = []
+    for c in range(10):
+        idx = np.flatnonzero(y == c)
+        test_idx.append(rng.permutation(idx)[: round(test_fraction * len(idx))])
+    test = np.zeros(len(y), dtype=bool)
+    test[np.concatenate(test_idx)] = True
+    return ImageDataset("digits", x[~test], y[~test], x[test], y[test], max_value=16.0)

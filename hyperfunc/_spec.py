@@ -63,6 +63,10 @@ class ParamSpec:
     names: tuple[str, ...] = attrs.field(converter=_to_names)
     shapes: tuple[Shape, ...] = attrs.field(converter=_to_shapes)
     dtypes: tuple[torch.dtype, ...] = attrs.field(converter=_to_dtypes, default=())
+    # derived, computed once (unflatten is on the hot path of every hypernetwork call)
+    _numels: tuple[int, ...] = attrs.field(init=False, eq=False, repr=False)
+    _offsets: tuple[int, ...] = attrs.field(init=False, eq=False, repr=False)
+    _size: int = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.dtypes:
@@ -83,6 +87,14 @@ class ParamSpec:
             problems.append(f"dtypes must be torch.dtype objects, got {notdt}")
         if problems:
             raise ValueError("invalid ParamSpec: " + "; ".join(problems))
+        numels = tuple(math.prod(sh) for sh in self.shapes)
+        offsets, acc = [], 0
+        for n in numels:
+            offsets.append(acc)
+            acc += n
+        object.__setattr__(self, "_numels", numels)
+        object.__setattr__(self, "_offsets", tuple(offsets))
+        object.__setattr__(self, "_size", acc)
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -115,21 +127,17 @@ class ParamSpec:
     @property
     def numels(self) -> tuple[int, ...]:
         """Number of elements of each parameter."""
-        return tuple(math.prod(s) for s in self.shapes)
+        return self._numels
 
     @property
     def size(self) -> int:
         """Total number of scalar parameters (the length of a flattened vector)."""
-        return sum(self.numels)
+        return self._size
 
     @property
     def offsets(self) -> tuple[int, ...]:
         """Start of each parameter in the flattened vector."""
-        out, acc = [], 0
-        for n in self.numels:
-            out.append(acc)
-            acc += n
-        return tuple(out)
+        return self._offsets
 
     def __len__(self) -> int:
         return len(self.names)
@@ -248,10 +256,10 @@ class ParamSpec:
             )
         batch = flat.shape[:-1]
         out: dict[str, Tensor] = {}
-        for name, shape, dtype, off, n in zip(
-            self.names, self.shapes, self.dtypes, self.offsets, self.numels
-        ):
-            piece = flat[..., off : off + n].reshape((*batch, *shape))
+        # one split (not one slice per tensor): backward then builds a single concatenation
+        pieces = torch.split(flat, list(self._numels), dim=-1)
+        for name, shape, dtype, piece in zip(self.names, self.shapes, self.dtypes, pieces):
+            piece = piece.reshape((*batch, *shape))
             out[name] = piece if piece.dtype == dtype else piece.to(dtype)
         return out
 

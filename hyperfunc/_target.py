@@ -175,9 +175,13 @@ class Target:
 
     # ----------------------------------------------------------- checking
     def _check(
-        self, params: Mapping[str, Tensor], inputs: Sequence[Any], batch: tuple[int, ...] | None
+        self,
+        params: Mapping[str, Tensor],
+        inputs: Sequence[Any],
+        batch: tuple[int, ...] | None,
+        validated: bool = False,
     ) -> torch.Size:
-        shape = self._spec.validate(params, batch_shape=batch)
+        shape = torch.Size(batch or ()) if validated else self._spec.validate(params, batch_shape=batch)
         problems = []
         first = next(iter(params.values()), None)
         if first is not None:
@@ -279,7 +283,7 @@ class Target:
                     f"set), got {got}; if this input is the same for every weight set, pass "
                     "shared=True (or a flag per input)"
                 )
-        self._check(params, inputs, (b,))
+        self._check(params, inputs, (b,), validated=True)
         use_fast = self._plan is not None and len(inputs) == 1 and isinstance(inputs[0], Tensor)
         if fast and not use_fast:
             raise ValueError(

@@ -117,7 +117,7 @@ class HyperNetwork(nn.Module):
 
     def forward(self, z: Tensor) -> dict[str, Tensor]:
         self.check_input(z)
-        return self.spec.unflatten(self.offset + self.scale * self.raw(z))
+        return self.spec.unflatten(torch.addcmul(self.offset, self.scale, self.raw(z)))
 
     @property
     def compression_ratio(self) -> float:

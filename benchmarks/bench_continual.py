@@ -1,0 +1,175 @@
+"""Continual-learning accuracy runs (issue: HNET, HyperMask, online EWC, fine-tuning).
+
+Each configuration trains one method on a task stream from ``../shared/data`` (or
+``--data``) with ``hyperfunc.continual.run_continual`` and appends its summary to
+``benchmarks/continual_runs.jsonl``; ``--table`` prints the collected runs as a
+markdown table (mean ± std over seeds) and ``--record`` writes it into RESULTS.md.
+
+    python benchmarks/bench_continual.py --config pmnist-hnet --seed 0
+    python benchmarks/bench_continual.py --table --record
+    python benchmarks/bench_continual.py --quick        # CI smoke run on split digits
+
+These are long runs (minutes to an hour each on 2 CPU cores): run them one at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import hyperfunc as hf
+from hyperfunc.continual import RunConfig, run_continual
+
+HERE = Path(__file__).resolve().parent
+RUNS = HERE / "continual_runs.jsonl"
+DATA = HERE.parents[1] / "shared" / "data"
+CHUNKED = {"chunk_size": 4000, "chunk_dim": 32, "hidden": [100, 100]}
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    # SplitMNIST (5 tasks x 2 classes), target 784-400-400-2 as in von Oswald et al.
+    "splitmnist-hnet": {"tasks": "split-mnist", "method": "hnet", "hidden": [400, 400],
+                        "args": {"beta": 0.01, "hypernet_args": CHUNKED}, "steps": 1500},
+    "splitmnist-hypermask": {"tasks": "split-mnist", "method": "hypermask", "hidden": [400, 400],
+                             "args": {"beta": 0.01, "sparsity": 0.3}, "steps": 1500},
+    "splitmnist-ewc": {"tasks": "split-mnist", "method": "ewc", "hidden": [400, 400],
+                       "args": {"lam": 1000.0}, "steps": 1500},
+    "splitmnist-finetune": {"tasks": "split-mnist", "method": "finetune", "hidden": [400, 400],
+                            "args": {}, "steps": 1500},
+    # PermutedMNIST-10, target 784-300-300-10
+    "pmnist-hnet": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                    "args": {"beta": 0.01, "hypernet_args": CHUNKED}, "steps": 3000},
+    "pmnist-hnet-subset3": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                            "args": {"beta": 0.01, "hypernet_args": CHUNKED, "reg_subset": 3},
+                            "steps": 3000},
+    "pmnist-hypermask": {"tasks": "permuted-mnist", "method": "hypermask", "hidden": [300, 300],
+                         "args": {"beta": 0.01, "sparsity": 0.3}, "steps": 3000},
+    "pmnist-ewc": {"tasks": "permuted-mnist", "method": "ewc", "hidden": [300, 300],
+                   "args": {"lam": 1000.0}, "steps": 3000},
+    "pmnist-finetune": {"tasks": "permuted-mnist", "method": "finetune", "hidden": [300, 300],
+                        "args": {}, "steps": 3000},
+    # CI smoke configuration: no files needed
+    "quick": {"tasks": "split-digits", "method": "hnet", "hidden": [32],
+              "args": {"emb_dim": 8, "hypernet_args": {"chunk_size": 256, "hidden": [32]}},
+              "steps": 40},
+}
+
+
+def run(name: str, seed: int, data: Path, threads: int, batch_size: int, lr: float,
+        save: bool) -> dict[str, Any]:
+    cfg = CONFIGS[name]
+    torch.set_num_threads(threads)
+    stream = hf.tasks.get(cfg["tasks"])(root=data)
+    torch.manual_seed(seed)
+    module = hf.targets.mlp(stream.input_shape[0], stream.num_outputs, hidden=cfg["hidden"])
+    target = hf.stateless(module)
+    method = hf.methods.get(cfg["method"])(target, stream.num_tasks, **cfg["args"])
+    config = RunConfig(steps_per_task=cfg["steps"], batch_size=batch_size, lr=lr, seed=seed)
+    start = time.perf_counter()
+    res = run_continual(method, stream, config, show_progress=sys.stderr.isatty(), verbose=True)
+    wall = time.perf_counter() - start
+    row = {
+        "config": name, "seed": seed, "tasks": cfg["tasks"], "method": cfg["method"],
+        "target": f"mlp {stream.input_shape[0]}-{'-'.join(map(str, cfg['hidden']))}-{stream.num_outputs}",
+        "args": cfg["args"], "steps_per_task": cfg["steps"], "batch_size": batch_size, "lr": lr,
+        "average_accuracy": res.matrix.average_accuracy(),
+        "backward_transfer": res.matrix.backward_transfer(),
+        "forgetting": res.matrix.forgetting(),
+        "class_incremental": res.class_incremental[-1] if res.class_incremental else None,
+        "wall_s": wall, "threads": threads, "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "R": res.matrix.summary()["R"],
+    }
+    if save:
+        with RUNS.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+    return row
+
+
+def table() -> str:
+    rows = [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r["config"], []).append(r)
+
+    def ms(vals: list[float], scale: float = 100.0) -> str:
+        if len(vals) == 1:
+            return f"{scale * vals[0]:.2f}"
+        return f"{scale * statistics.mean(vals):.2f} ± {scale * statistics.stdev(vals):.2f}"
+
+    out = [
+        "| config | target | steps/task | seeds | avg. accuracy % | BWT points | forgetting points "
+        "| task-inferred (ENT) % | wall time / run |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, rs in groups.items():
+        ent = [r["class_incremental"] for r in rs if r["class_incremental"] is not None]
+        out.append(
+            f"| {name} | {rs[0]['target']} | {rs[0]['steps_per_task']} | "
+            f"{','.join(str(r['seed']) for r in rs)} | {ms([r['average_accuracy'] for r in rs])} | "
+            f"{ms([r['backward_transfer'] for r in rs])} | {ms([r['forgetting'] for r in rs])} | "
+            f"{ms(ent) if ent else '–'} | {statistics.mean(r['wall_s'] for r in rs) / 60:.1f} min |"
+        )
+    return "\n".join(out)
+
+
+def record(text: str) -> None:
+    path = HERE / "RESULTS.md"
+    start, end = "<!-- bench_continual:start -->", "<!-- bench_continual:end -->"
+    body = path.read_text() if path.exists() else "# Benchmark results\n"
+    section = (
+        f"{start}\n## Continual learning accuracy (CPU)\n\n"
+        "- machine: this 2-core CPU machine, torch 2.13.0+cpu, 2 threads, one run at a time\n"
+        "- command per run: `python benchmarks/bench_continual.py --config CONFIG --seed SEED` "
+        "(batch 128, Adam lr 1e-3, a fresh optimiser per task); table: "
+        "`python benchmarks/bench_continual.py --table --record`\n"
+        "- task-incremental accuracy (task id given); BWT = mean_j R[T,j] − R[j,j]; "
+        "ENT = class-incremental accuracy with the task inferred by lowest predictive entropy\n"
+        f"- every run's full accuracy matrix is in `benchmarks/continual_runs.jsonl`\n\n{text}\n{end}"
+    )
+    if start in body:
+        body = body[: body.index(start)] + section + body[body.index(end) + len(end):]
+    else:
+        body = body.rstrip() + "\n\n" + section + "\n"
+    path.write_text(body)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", choices=sorted(CONFIGS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--quick", action="store_true", help="CI smoke run (split digits, seconds)")
+    p.add_argument("--table", action="store_true", help="print the collected runs")
+    p.add_argument("--record", action="store_true", help="with --table: write RESULTS.md")
+    a = p.parse_args()
+    if a.quick:
+        row = run("quick", 0, a.data, a.threads, 32, 3e-3, save=False)
+        print(f"quick: average accuracy {100 * row['average_accuracy']:.2f} %")
+        return 0 if row["average_accuracy"] > 0.6 else 1
+    if a.table:
+        text = table()
+        print(text)
+        if a.record:
+            record(text)
+        return 0
+    if not a.config:
+        p.error("give --config, --quick or --table")
+    row = run(a.config, a.seed, a.data, a.threads, a.batch_size, a.lr, save=True)
+    print(json.dumps({k: v for k, v in row.items() if k != "R"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

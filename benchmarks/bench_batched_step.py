@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from _results import record_section
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -333,16 +334,7 @@ def verdict(med: dict[str, float], times: dict[str, list[float]]) -> tuple[list[
 
 
 def record(key: str, body: list[str]) -> None:
-    start, end = f"<!-- {SECTION}:{key}:start -->", f"<!-- {SECTION}:{key}:end -->"
-    section = "\n".join([start, *body, end]) + "\n"
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end) + r"\n?", re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text)
-    print(f"recorded in {RESULTS}")
+    record_section(f"{SECTION}:{key}", body)
 
 
 def profile(device: torch.device, b: int, n: int) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _results import record_section
 
 import hyperfunc as hf
 from hyperfunc.continual import RunConfig, run_continual
@@ -45,16 +46,16 @@ CONFIGS: dict[str, dict[str, Any]] = {
                             "args": {}, "steps": 1500},
     # PermutedMNIST-10, target 784-300-300-10
     "pmnist-hnet": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
-                    "args": {"beta": 0.01, "hypernet_args": CHUNKED}, "steps": 3000},
+                    "args": {"beta": 0.01, "hypernet_args": CHUNKED}, "steps": 4000},
     "pmnist-hnet-subset3": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
                             "args": {"beta": 0.01, "hypernet_args": CHUNKED, "reg_subset": 3},
-                            "steps": 3000},
+                            "steps": 4000},
     "pmnist-hypermask": {"tasks": "permuted-mnist", "method": "hypermask", "hidden": [300, 300],
-                         "args": {"beta": 0.01, "sparsity": 0.3}, "steps": 3000},
+                         "args": {"beta": 0.01, "sparsity": 0.3}, "steps": 4000},
     "pmnist-ewc": {"tasks": "permuted-mnist", "method": "ewc", "hidden": [300, 300],
-                   "args": {"lam": 1000.0}, "steps": 3000},
+                   "args": {"lam": 1000.0}, "steps": 4000},
     "pmnist-finetune": {"tasks": "permuted-mnist", "method": "finetune", "hidden": [300, 300],
-                        "args": {}, "steps": 3000},
+                        "args": {}, "steps": 4000},
     # CI smoke configuration: no files needed
     "quick": {"tasks": "split-digits", "method": "hnet", "hidden": [32],
               "args": {"emb_dim": 8, "hypernet_args": {"chunk_size": 256, "hidden": [32]}},
@@ -122,24 +123,19 @@ def table() -> str:
 
 
 def record(text: str) -> None:
-    path = HERE / "RESULTS.md"
-    start, end = "<!-- bench_continual:start -->", "<!-- bench_continual:end -->"
-    body = path.read_text() if path.exists() else "# Benchmark results\n"
-    section = (
-        f"{start}\n## Continual learning accuracy (CPU)\n\n"
-        "- machine: this 2-core CPU machine, torch 2.13.0+cpu, 2 threads, one run at a time\n"
+    record_section("bench_continual", [
+        "## Continual learning accuracy (CPU)",
+        "",
+        "- machine: this 2-core CPU machine, torch 2.13.0+cpu, 2 threads",
         "- command per run: `python benchmarks/bench_continual.py --config CONFIG --seed SEED` "
         "(batch 128, Adam lr 1e-3, a fresh optimiser per task); table: "
-        "`python benchmarks/bench_continual.py --table --record`\n"
+        "`python benchmarks/bench_continual.py --table --record`",
         "- task-incremental accuracy (task id given); BWT = mean_j R[T,j] − R[j,j]; "
-        "ENT = class-incremental accuracy with the task inferred by lowest predictive entropy\n"
-        f"- every run's full accuracy matrix is in `benchmarks/continual_runs.jsonl`\n\n{text}\n{end}"
-    )
-    if start in body:
-        body = body[: body.index(start)] + section + body[body.index(end) + len(end):]
-    else:
-        body = body.rstrip() + "\n\n" + section + "\n"
-    path.write_text(body)
+        "ENT = class-incremental accuracy with the task inferred by lowest predictive entropy",
+        "- every run's full accuracy matrix is in `benchmarks/continual_runs.jsonl`",
+        "",
+        text,
+    ])
 
 
 def main() -> int:

@@ -99,7 +99,7 @@ class HNET(ContinualMethod):
         self.check_task(t)
         with torch.no_grad():  # h*_j: outputs before learning task t
             if t:
-                self.old_outputs = self.target.spec.flatten(self.hnet(self.embeddings.weight[:t]))
+                self.old_outputs = self._flat(self.embeddings.weight[:t])
             else:
                 self.old_outputs = torch.zeros(0, self.target.spec.size)
 
@@ -111,6 +111,13 @@ class HNET(ContinualMethod):
     def weights_upto(self, n: int) -> dict[str, Tensor]:
         out: dict[str, Tensor] = self.hnet(self.embeddings.weight[:n])
         return out
+
+    def _flat(self, z: Tensor) -> Tensor:
+        flat = getattr(self.hnet, "flat", None)
+        if flat is not None:
+            out: Tensor = flat(z)
+            return out
+        return self.target.spec.flatten(self.hnet(z))
 
     def _old_ids(self, t: int) -> Tensor:
         if self.reg_subset is None or self.reg_subset >= t:
@@ -127,15 +134,14 @@ class HNET(ContinualMethod):
         elif self.batched_regulariser:
             ids = self._old_ids(t)
             z = torch.cat([emb[t : t + 1], emb[ids].detach()])
-            out = self.hnet(z)  # current task and earlier tasks in one call
-            params = {k: v[0] for k, v in out.items()}
-            now = spec.flatten({k: v[1:] for k, v in out.items()})
-            reg = (now - self.old_outputs[ids]).pow(2).sum(-1).mean()
+            flat = self._flat(z)  # current task and earlier tasks in one call
+            params = spec.unflatten(flat[0])
+            reg = (flat[1:] - self.old_outputs[ids]).pow(2).sum(-1).mean()
         else:
             params = self.hnet(emb[t])
             ids = self._old_ids(t)
             terms = [
-                (spec.flatten(self.hnet(emb[j].detach())) - self.old_outputs[j]).pow(2).sum()
+                (self._flat(emb[j].detach()) - self.old_outputs[j]).pow(2).sum()
                 for j in ids.tolist()
             ]
             reg = torch.stack(terms).mean()

@@ -60,11 +60,16 @@ class Additive(HyperNetwork):
             self.head.weight.zero_()
             self.head.bias.zero_()
         idx = [torch.arange(self.spec.slice_of(n).start, self.spec.slice_of(n).stop) for n in self.include]
+        # relative scale (order 1): the update moves at the optimiser's natural rate
         self.register_buffer("_delta_scale", self.scale[torch.cat(idx)] if idx else torch.zeros(0))
 
     def base_params(self) -> dict[str, Tensor]:
         """The shared base weights as a dict (views of :attr:`base`)."""
         return self.spec.unflatten(self.base)
+
+    def flat(self, z: Tensor) -> Tensor:
+        """The generated weights as vectors ``[..., spec.size]``."""
+        return self.spec.flatten(self.forward(z))
 
     def forward(self, z: Tensor) -> dict[str, Tensor]:
         self.check_input(z)

@@ -64,11 +64,14 @@ class HyperNetwork(nn.Module):
     ``forward(z)`` returns a dict matching :attr:`spec` whose tensors carry ``z``'s
     leading dimensions. Subclasses compute a *standardised* output (unit variance
     at initialisation, for conditioning vectors with unit variance per coordinate)
-    in :meth:`raw`; the base class maps it to weights as
+    in :meth:`raw`, scaled by :attr:`output_gain` (folded into the output layer's
+    initial weights); the base class maps it to weights as
     ``θ = mean + scale · raw`` with fixed per-element buffers taken from the
-    target's initial statistics (:attr:`Target.init_stats`). The generated
-    weights therefore start with the mean and variance of the target's own
-    initialisation ("hyperfan-in" style, Chang et al. 2020).
+    target's initial statistics (:attr:`Target.init_stats`; ``scale`` is relative,
+    of order 1). The generated weights therefore start with the mean and variance
+    of the target's own initialisation ("hyperfan-in" style, Chang et al. 2020),
+    and because the overall scale lives in the trainable weights, optimiser steps
+    change the generated weights at the same rate as hyperfan-in initialisation.
 
     Args:
         target: the :class:`~hyperfunc.Target` (or its :class:`~hyperfunc.ParamSpec`,
@@ -92,8 +95,13 @@ class HyperNetwork(nn.Module):
             sd = math.sqrt(stats.var[name])
             mean.append(torch.full((n,), stats.mean[name]))
             scale.append(torch.full((n,), sd if sd > 0 else ZERO_VAR_SCALE * max(1.0, abs(stats.mean[name]))))
+        full = torch.cat(scale) if scale else torch.zeros(0)
+        # Split the per-element scale into one overall gain, folded into the output
+        # layer's initial weights (so Adam's steps move the weights at a natural rate,
+        # as with hyperfan-in init), and a relative per-element factor of order 1.
+        self.output_gain = float(full.pow(2).mean().sqrt()) if full.numel() else 1.0
         self.register_buffer("offset", torch.cat(mean) if mean else torch.zeros(0))
-        self.register_buffer("scale", torch.cat(scale) if scale else torch.zeros(0))
+        self.register_buffer("scale", full / self.output_gain)
 
     # ---------------------------------------------------------------- helpers
     def check_input(self, z: Tensor) -> None:
@@ -115,9 +123,17 @@ class HyperNetwork(nn.Module):
         """Standardised outputs ``[..., spec.size]`` (subclasses override)."""
         raise NotImplementedError
 
-    def forward(self, z: Tensor) -> dict[str, Tensor]:
+    def flat(self, z: Tensor) -> Tensor:
+        """The generated weights as vectors ``[..., spec.size]`` (no per-tensor split).
+
+        ``forward(z)`` is ``spec.unflatten(flat(z))``; regularisers that compare whole
+        weight vectors (HNET) use this to skip a split and a concatenation.
+        """
         self.check_input(z)
-        return self.spec.unflatten(torch.addcmul(self.offset, self.scale, self.raw(z)))
+        return torch.addcmul(self.offset, self.scale, self.raw(z))
+
+    def forward(self, z: Tensor) -> dict[str, Tensor]:
+        return self.spec.unflatten(self.flat(z))
 
     @property
     def compression_ratio(self) -> float:

@@ -74,6 +74,7 @@ class Chunked(HyperNetwork):
         # per-chunk factor makes every chunk start with unit variance.
         with torch.no_grad():
             m2 = self.head(self.trunk(pairs)).pow(2).mean(dim=(0, 2))
+            self.head.weight.mul_(self.output_gain)
         self.register_buffer("chunk_scale", m2.clamp_min(1e-12).rsqrt().unsqueeze(-1))
 
     chunk_scale: Tensor

@@ -64,7 +64,13 @@ class LowRank(HyperNetwork):
                 size += math.prod(shape)
         self.trunk = trunk(in_features, hidden)
         self.head = nn.Linear(hidden[-1] if hidden else in_features, size)
-        unit_variance_linear(self.head, _probe_second_moment(self.trunk, _probe(in_features)))
+        unit_variance_linear(
+            self.head, _probe_second_moment(self.trunk, _probe(in_features)), gain=self.output_gain**0.5
+        )
+
+    def flat(self, z: Tensor) -> Tensor:
+        """The generated weights as vectors ``[..., spec.size]``."""
+        return self.spec.flatten(self.forward(z))
 
     def forward(self, z: Tensor) -> dict[str, Tensor]:
         self.check_input(z)
@@ -80,9 +86,9 @@ class LowRank(HyperNetwork):
                 pos += rows * r
                 v = flat[..., pos : pos + r * cols].reshape(*batch, r, cols)
                 pos += r * cols
-                raw = (u @ v) / math.sqrt(r)  # unit variance, like the other families
+                raw = (u @ v) / math.sqrt(r)  # variance output_gain², like the other families
             else:
-                raw = flat[..., pos : pos + rows]
+                raw = flat[..., pos : pos + rows] * self.output_gain**0.5
                 pos += rows
             t = self.offset[sl] + self.scale[sl] * raw.reshape(*batch, -1)
             out[name] = t.reshape((*batch, *shape))

@@ -105,6 +105,10 @@ class Mask(HyperNetwork):
             out[name] = m.reshape((*batch, *shape))
         return out
 
+    def flat(self, z: Tensor) -> Tensor:
+        """The generated weights as vectors ``[..., spec.size]``."""
+        return self.spec.flatten(self.forward(z))
+
     def forward(self, z: Tensor) -> dict[str, Tensor]:
         masks = self.masks(z)
         batch = z.shape[:-1]

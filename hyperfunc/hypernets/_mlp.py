@@ -43,7 +43,9 @@ class MLPHyperNet(HyperNetwork):
         self.trunk = trunk(in_features, hidden)
         width = hidden[-1] if hidden else in_features
         self.head = nn.Linear(width, self.spec.size)
-        unit_variance_linear(self.head, _probe_second_moment(self.trunk, _probe(in_features)))
+        unit_variance_linear(
+            self.head, _probe_second_moment(self.trunk, _probe(in_features)), gain=self.output_gain
+        )
 
     def raw(self, z: Tensor) -> Tensor:
         out: Tensor = self.head(self.trunk(z))

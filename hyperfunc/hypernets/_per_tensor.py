@@ -46,7 +46,7 @@ class PerTensor(HyperNetwork):
         self.heads = nn.ModuleList(nn.Linear(width, n) for n in self.spec.numels)
         for head in self.heads:
             assert isinstance(head, nn.Linear)
-            unit_variance_linear(head, m2)
+            unit_variance_linear(head, m2, gain=self.output_gain)
 
     def raw(self, z: Tensor) -> Tensor:
         h = self.trunk(z)

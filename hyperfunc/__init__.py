@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from hyperfunc import embeddings, hypernets, methods, targets, tasks
+from hyperfunc import continual, datasets, embeddings, hypernets, methods, targets, tasks
 from hyperfunc._compose import call_at, compose, snapshot
 from hyperfunc._errors import (
     DuplicateNameError,
@@ -37,6 +37,8 @@ __all__ = [
     "compose", "snapshot", "call_at",
     # registries
     "Registry", "RegistryEntry", "targets", "embeddings", "hypernets", "tasks", "methods",
+    # method families and data
+    "continual", "datasets",
     # errors
     "SpecMismatchError", "NonFiniteWeightsError", "RegistryError", "UnknownNameError",
     "DuplicateNameError", "PluginLoadError",

@@ -33,6 +33,8 @@ PUBLIC_MODULES = [
     "hyperfunc.targets",
     "hyperfunc.tasks",
     "hyperfunc.methods",
+    "hyperfunc.datasets",
+    "hyperfunc.continual",
 ]
 REGISTRY_KINDS = ["targets", "embeddings", "hypernets", "tasks", "methods"]
 
@@ -52,6 +54,9 @@ DOCTEST_MODULES = [
     "hyperfunc.embeddings._support_set",
     "hyperfunc.embeddings._conv_image",
     "hyperfunc.targets._builtin",
+    "hyperfunc.continual._metrics",
+    "hyperfunc.continual._hnet",
+    "hyperfunc.continual._baselines",
 ]
 
 # ``.. autoclass:: hyperfunc.ParamSpec``, ``.. py:function:: hyperfunc.tasks.get(name)``, ...

@@ -17,7 +17,7 @@ def readme_commands() -> list[str]:
 def test_readme_starts_with_exactly_two_commands() -> None:
     cmds = readme_commands()
     assert len(cmds) == 2
-    assert "torch==2.13.0" in cmds[0] and cmds[0].endswith("hyperfunc demo")
+    assert "torch==2.13.0" in cmds[0] and cmds[0].endswith("hyperfunc run")
     assert cmds[1].endswith("nox")
 
 

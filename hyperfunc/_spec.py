@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -262,6 +262,11 @@ class ParamSpec:
             piece = piece.reshape((*batch, *shape))
             out[name] = piece if piece.dtype == dtype else piece.to(dtype)
         return out
+
+    def select(self, names: Sequence[str]) -> ParamSpec:
+        """The spec of a subset of the parameters, in the order of ``names``."""
+        idx = [self._index(n) for n in names]
+        return ParamSpec(names, [self.shapes[i] for i in idx], [self.dtypes[i] for i in idx])
 
     def diff(self, other: ParamSpec) -> list[str]:
         """Human-readable differences from ``other`` (empty if the specs are equal)."""

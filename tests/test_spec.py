@@ -108,3 +108,12 @@ def test_diff_lists_differences() -> None:
     d = a.diff(b)
     assert any("only in the first" in x for x in d) and any("only in the second" in x for x in d)
     assert a.diff(a) == []
+
+
+def test_select_subset() -> None:
+    spec = hf.ParamSpec(["a", "b", "c"], [(2,), (3, 1), (4,)], [torch.float32, torch.float64, torch.float32])
+    sub = spec.select(["c", "b"])
+    assert sub.names == ("c", "b") and sub.shapes == ((4,), (3, 1))
+    assert sub.dtypes == (torch.float32, torch.float64) and sub.size == 7
+    with pytest.raises(KeyError, match="'z' is not in this spec"):
+        spec.select(["z"])

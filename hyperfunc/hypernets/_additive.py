@@ -49,11 +49,7 @@ class Additive(HyperNetwork):
         super().__init__(target, in_features)
         self.include = select_names(self.spec, include, self.spec.names)
         self.base = initial_base(target, self.spec, base)
-        self.delta_spec = ParamSpec(
-            self.include,
-            [self.spec.shape_of(n) for n in self.include],
-            [self.spec.dtypes[self.spec.names.index(n)] for n in self.include],
-        )
+        self.delta_spec = self.spec.select(self.include)
         self.trunk = trunk(in_features, hidden)
         self.head = nn.Linear(hidden[-1] if hidden else in_features, self.delta_spec.size)
         with torch.no_grad():

@@ -73,11 +73,7 @@ class Mask(HyperNetwork):
         self.sparsity = sparsity
         weights = [n for n, s in zip(self.spec.names, self.spec.shapes) if len(s) >= 2]
         self.include = select_names(self.spec, include, weights)
-        self.mask_spec = ParamSpec(
-            self.include,
-            [self.spec.shape_of(n) for n in self.include],
-            [self.spec.dtypes[self.spec.names.index(n)] for n in self.include],
-        )
+        self.mask_spec = self.spec.select(self.include)
         self.trunk = trunk(in_features, hidden)
         self.head = nn.Linear(hidden[-1] if hidden else in_features, self.mask_spec.size)
         unit_variance_linear(self.head, _probe_second_moment(self.trunk, _probe(in_features)))

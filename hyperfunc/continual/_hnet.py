@@ -35,8 +35,9 @@ class HNET(ContinualMethod):
         beta: strength of the output regulariser.
         reg_subset: regularise a random subset of this many earlier tasks per step
             (default: all).
-        batched_regulariser: ``False`` computes the regulariser with a loop over
-            earlier tasks (hypnettorch's way; for comparison only).
+        batched_regulariser: ``False`` computes the regulariser as hypnettorch does,
+            with one hypernetwork call per earlier task and per-tensor differences
+            (for comparison only).
 
     Examples:
         >>> import torch, hyperfunc as hf
@@ -140,10 +141,10 @@ class HNET(ContinualMethod):
         else:
             params = self.hnet(emb[t])
             ids = self._old_ids(t)
-            terms = [
-                (self._flat(emb[j].detach()) - self.old_outputs[j]).pow(2).sum()
-                for j in ids.tolist()
-            ]
+            terms = []  # hypnettorch's way: one call per task, differences per tensor
+            for j in ids.tolist():
+                out, ref = self.hnet(emb[j].detach()), spec.unflatten(self.old_outputs[j])
+                terms.append(torch.stack([(out[k] - ref[k]).pow(2).sum() for k in out]).sum())
             reg = torch.stack(terms).mean()
         task_loss = nn.functional.cross_entropy(self.target(params, x), y)
         total = task_loss + self.beta * reg

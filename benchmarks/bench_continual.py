@@ -40,6 +40,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     # SplitMNIST (5 tasks x 2 classes), target 784-400-400-2 as in von Oswald et al.
     "splitmnist-hnet": {"tasks": "split-mnist", "method": "hnet", "hidden": [400, 400],
                         "args": {"beta": 0.01, "hypernet_args": CHUNKED}, "steps": 1500},
+    "splitmnist-hnet-subset2": {"tasks": "split-mnist", "method": "hnet", "hidden": [400, 400],
+                                "args": {"beta": 0.01, "hypernet_args": CHUNKED, "reg_subset": 2},
+                                "steps": 1500},
     "splitmnist-hypermask": {"tasks": "split-mnist", "method": "hypermask", "hidden": [400, 400],
                              "args": {"beta": 0.01, "sparsity": 0.3}, "steps": 1500},
     "splitmnist-ewc": {"tasks": "split-mnist", "method": "ewc", "hidden": [400, 400],

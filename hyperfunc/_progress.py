@@ -14,21 +14,24 @@ class _TextBar:
     def __init__(self, total: int, desc: str, enabled: bool) -> None:
         self.total, self.desc, self.enabled = total, desc, enabled
         self.n, self.start, self.last, self.post = 0, time.perf_counter(), 0.0, ""
+        # on a terminal: redraw in place twice a second; in a log file: a line per quarter
+        self.tty = sys.stderr.isatty()
 
     def __iter__(self) -> Iterator[int]:
         for i in range(self.total):
             yield i
             self.n = i + 1
             now = time.perf_counter()
-            if self.enabled and (now - self.last > 0.5 or self.n == self.total):
+            quarter = self.n * 4 // max(1, self.total) != (self.n - 1) * 4 // max(1, self.total)
+            due = now - self.last > 0.5 if self.tty else quarter
+            if self.enabled and (due or self.n == self.total):
                 self.last = now
                 frac = self.n / max(1, self.total)
                 bar = "#" * int(24 * frac)
                 rate = self.n / max(now - self.start, 1e-9)
-                sys.stderr.write(
-                    f"\r{self.desc} [{bar:<24}] {self.n}/{self.total} {rate:6.1f} it/s {self.post}"
-                )
-                if self.n == self.total:
+                line = f"{self.desc} [{bar:<24}] {self.n}/{self.total} {rate:6.1f} it/s {self.post}"
+                sys.stderr.write(f"\r{line}" if self.tty else f"{line}\n")
+                if self.tty and self.n == self.total:
                     sys.stderr.write("\n")
                 sys.stderr.flush()
 

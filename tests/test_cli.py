@@ -43,3 +43,15 @@ def test_console_script_entry() -> None:
     done = subprocess.run([sys.executable, "-m", "hyperfunc", "--version"], capture_output=True,
                           text=True, check=True)
     assert done.stdout.startswith("hyperfunc ")
+
+
+def test_text_progress_bar_in_a_log_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from hyperfunc._progress import _TextBar
+
+    bar = _TextBar(8, "task 1/2", enabled=True)
+    bar.set_postfix_str("loss 0.1")
+    assert list(bar) == list(range(8))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("task 1/2 [") and "8/8" in lines[-1]
+    assert list(_TextBar(3, "quiet", enabled=False)) == [0, 1, 2]
+    assert capsys.readouterr().err == ""

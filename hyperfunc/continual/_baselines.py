@@ -18,23 +18,59 @@ __all__ = ["FineTune", "OnlineEWC"]
 class FineTune(ContinualMethod):
     """One set of target weights, trained on each task in turn with no protection.
 
+    With ``multihead=True`` (the default, the task-incremental protocol) the last
+    layer's tensors are kept once per task — each task has its own output head,
+    selected by the task id — and all other weights are shared. With
+    ``multihead=False`` every task shares all weights, including the output layer.
+
+    Args:
+        target: the stateless target.
+        num_tasks: length of the task stream.
+        multihead: one output head per task.
+
     Examples:
         >>> import torch, hyperfunc as hf
         >>> from hyperfunc.continual import FineTune
         >>> method = FineTune(hf.stateless(hf.targets.mlp(4, 2, hidden=(8,))), num_tasks=2)
         >>> method.logits(1, torch.randn(3, 4)).shape
         torch.Size([3, 2])
+        >>> method.head_names
+        ['2.weight', '2.bias']
     """
 
     name: ClassVar[str] = "finetune"
 
-    def __init__(self, target: Target, num_tasks: int) -> None:
+    def __init__(self, target: Target, num_tasks: int, *, multihead: bool = True) -> None:
         super().__init__(target, num_tasks)
-        self.flat = nn.Parameter(target.spec.flatten(target.init_params()))
+        spec = target.spec
+        last = spec.names[-1].rsplit(".", 1)[0] if "." in spec.names[-1] else None
+        heads = [n for n in spec.names if last is not None and n.rsplit(".", 1)[0] == last]
+        self.multihead = multihead and bool(heads)
+        self.head_names = heads if self.multihead else []
+        self._shared = spec.select([n for n in spec.names if n not in self.head_names])
+        self._head = spec.select(self.head_names)
+        init = target.init_params()
+        parts = [self._shared.flatten({n: init[n] for n in self._shared.names})]
+        for _ in range(num_tasks if self.multihead else 0):
+            init = target.init_params()
+            parts.append(self._head.flatten({n: init[n] for n in self.head_names}))
+        self.flat = nn.Parameter(torch.cat(parts))
+
+    def describe(self) -> dict[str, Any]:
+        return {"multihead": self.multihead, "head": self.head_names}
+
+    def weights_from(self, flat: Tensor, t: int) -> dict[str, Tensor]:
+        """The target weights of task ``t`` from a flat vector laid out like :attr:`flat`."""
+        s, h = self._shared.size, self._head.size
+        shared = self._shared.unflatten(flat[:s])
+        if not self.multihead:
+            return shared
+        head = self._head.unflatten(flat[s + t * h : s + (t + 1) * h])
+        return {n: shared[n] if n in shared else head[n] for n in self.target.spec.names}
 
     def weights(self, t: int) -> dict[str, Tensor]:
         self.check_task(t)
-        return self.target.spec.unflatten(self.flat)
+        return self.weights_from(self.flat, t)
 
     def loss(self, t: int, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
         loss = nn.functional.cross_entropy(self.logits(t, x), y)
@@ -76,11 +112,12 @@ class OnlineEWC(FineTune):
                 f"need lam >= 0, 0 < gamma <= 1, fisher_samples >= 1; got {lam}, {gamma}, {fisher_samples}"
             )
         self.lam, self.gamma, self.fisher_samples = lam, gamma, fisher_samples
-        self.register_buffer("fisher", torch.zeros(target.spec.size))
+        self.register_buffer("fisher", torch.zeros_like(self.flat.detach()))
         self.register_buffer("anchor", self.flat.detach().clone())
 
     def describe(self) -> dict[str, Any]:
-        return {"lam": self.lam, "gamma": self.gamma, "fisher_samples": self.fisher_samples}
+        return {**super().describe(), "lam": self.lam, "gamma": self.gamma,
+                "fisher_samples": self.fisher_samples}
 
     def loss(self, t: int, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
         task_loss = nn.functional.cross_entropy(self.logits(t, x), y)
@@ -93,11 +130,11 @@ class OnlineEWC(FineTune):
         }
 
     def end_task(self, t: int, task: Task) -> None:
-        spec, target = self.target.spec, self.target
+        target = self.target
         flat = self.flat.detach()
 
         def nll(w: Tensor, x: Tensor, y: Tensor) -> Tensor:
-            logits = target(spec.unflatten(w), x[None])[0]
+            logits = target(self.weights_from(w, t), x[None])[0]
             return nn.functional.cross_entropy(logits, y)
 
         per_example = vmap(grad(nll), in_dims=(None, 0, 0))
@@ -106,7 +143,7 @@ class OnlineEWC(FineTune):
         for chunk in torch.split(idx, 256):
             x = task.x_train[chunk]
             with torch.no_grad():
-                probs = torch.softmax(target(spec.unflatten(flat), x), -1)
+                probs = torch.softmax(target(self.weights_from(flat, t), x), -1)
             y = torch.multinomial(probs, 1).squeeze(1)  # the true Fisher: labels from the model
             total += per_example(flat, x, y).pow(2).sum(0)
         self.fisher.mul_(self.gamma).add_(total / len(idx))

@@ -106,13 +106,13 @@ def test_ewc_fisher_equals_looped_per_example_gradients(stream: TaskStream) -> N
     m.end_task(0, task)
     torch.set_rng_state(state)  # replay the same sample choice and sampled labels
     idx = torch.randperm(len(task.x_train))[:20]
-    spec, w = m.target.spec, m.flat.detach()
+    w = m.flat.detach()
     with torch.no_grad():
-        probs = torch.softmax(m.target(spec.unflatten(w), task.x_train[idx]), -1)
+        probs = torch.softmax(m.target(m.weights_from(w, 0), task.x_train[idx]), -1)
     ys = torch.multinomial(probs, 1).squeeze(1)
     ref = torch.zeros_like(w)
     def nll(v: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(m.target(spec.unflatten(v), x[None]), y[None])
+        return torch.nn.functional.cross_entropy(m.target(m.weights_from(v, 0), x[None]), y[None])
 
     for x, y in zip(task.x_train[idx], ys):
         ref += grad(nll)(w, x, y).pow(2)
@@ -226,3 +226,23 @@ def test_out_directory_rules(stream: TaskStream, tmp_path: Path) -> None:
             show_progress=False,
             verbose=False,
         )
+
+
+def test_multihead_baselines_keep_a_head_per_task(stream: TaskStream) -> None:
+    torch.manual_seed(0)
+    m = FineTune(target(), 3)
+    assert m.head_names == ["2.weight", "2.bias"]
+    w0, w1 = m.weights(0), m.weights(1)
+    assert torch.equal(w0["0.weight"], w1["0.weight"]) and not torch.equal(w0["2.weight"], w1["2.weight"])
+    before = {k: v.detach().clone() for k, v in m.weights(0).items()}
+    task = stream[1]
+    opt = torch.optim.SGD(m.trainable(1), lr=0.5)
+    loss, _ = m.loss(1, task.x_train[:32], task.y_train[:32])
+    loss.backward()
+    opt.step()
+    after = m.weights(0)
+    assert torch.equal(after["2.weight"], before["2.weight"])  # task 0's head untouched
+    assert not torch.equal(after["0.weight"], before["0.weight"])  # shared trunk trained
+    single = FineTune(target(), 3, multihead=False)
+    assert single.head_names == [] and single.flat.numel() == single.target.spec.size
+    assert m.flat.numel() == m.target.spec.size + 2 * (32 * 2 + 2)

@@ -84,6 +84,4 @@ def run_mlp_plan(
                 h = torch.baddbmm(params[step[1]].unsqueeze(1), h, wt)
         else:
             h = step(h)
-    if h.dim() == 2:  # no Linear ran (cannot happen for a valid plan)
-        h = h.unsqueeze(0).expand(b, -1, -1)
     return h.reshape(b, *mid, h.shape[-1])

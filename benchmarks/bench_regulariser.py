@@ -23,11 +23,13 @@ from collections.abc import Callable
 
 import torch
 from _results import record_section
+from torch import nn
 
 import hyperfunc as hf
 from hyperfunc.continual import HNET
 
 TARGET_RATIO = 1.4  # batched must be at least this much faster than the loop
+HYPNETTORCH = "hypnettorch 0.0.4 itself (ChunkedHMLP + calc_fix_target_reg), 10 earlier tasks"
 
 
 def make_step(old_tasks: int, **kw: object) -> Callable[[], None]:
@@ -41,6 +43,34 @@ def make_step(old_tasks: int, **kw: object) -> Callable[[], None]:
 
     def step() -> None:
         loss, _ = method.loss(old_tasks, x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def make_hypnettorch_step(old_tasks: int) -> Callable[[], None] | None:
+    """The same step with hypnettorch's own ChunkedHMLP and ``calc_fix_target_reg``."""
+    try:
+        from hypnettorch.hnets import ChunkedHMLP
+        from hypnettorch.utils import hnet_regularizer as hreg
+    except ImportError:
+        return None
+    shapes = [[100, 784], [100], [100, 100], [100], [10, 100], [10]]
+    hnet = ChunkedHMLP(shapes, chunk_size=4000, chunk_emb_size=32, cond_in_size=32,
+                       layers=(100, 100), num_cond_embs=old_tasks + 1, verbose=False)
+    targets = hreg.get_current_targets(old_tasks, hnet)
+    targets = [[w + 0.01 * torch.randn_like(w) for w in ws] for ws in targets]
+    opt = torch.optim.Adam(hnet.parameters(), lr=1e-4)
+    x, y = torch.rand(128, 784), torch.randint(0, 10, (128,))
+
+    def step() -> None:
+        w = hnet.forward(cond_id=old_tasks)
+        h = torch.relu(nn.functional.linear(x, w[0], w[1]))
+        h = torch.relu(nn.functional.linear(h, w[2], w[3]))
+        loss = nn.functional.cross_entropy(nn.functional.linear(h, w[4], w[5]), y)
+        loss = loss + 0.01 * hreg.calc_fix_target_reg(hnet, old_tasks, targets=targets)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -64,6 +94,9 @@ def main() -> int:
         "per-task loop (hypnettorch's way), 10 earlier tasks": make_step(10, batched_regulariser=False),
         "batched, random 3 of 10 earlier tasks": make_step(10, reg_subset=3),
     }
+    hypnettorch_step = make_hypnettorch_step(10)
+    if hypnettorch_step is not None:
+        variants[HYPNETTORCH] = hypnettorch_step
     times: dict[str, list[float]] = {k: [] for k in variants}
     for fn in variants.values():  # warm-up
         for _ in range(3):
@@ -83,6 +116,9 @@ def main() -> int:
     ratio = loop / med["batched regulariser, 10 earlier tasks"]
     ok = ratio >= TARGET_RATIO
     verdict = f"- loop / batched = {ratio:.2f}× (target ≥ {TARGET_RATIO}×): **{'PASS' if ok else 'FAIL'}**"
+    if HYPNETTORCH in med:
+        own = med[HYPNETTORCH] / med["batched regulariser, 10 earlier tasks"]
+        verdict += f"; hypnettorch itself / batched = {own:.2f}×"
     print("\n".join([*lines, "", verdict]))
     if a.record and not a.quick:
         record_section("bench_regulariser", [

@@ -170,3 +170,44 @@ def test_state_dict_round_trip_and_optimiser() -> None:
     a(z)["0.weight"].sum().backward()
     opt.step()
     assert not torch.allclose(a(z)["0.weight"], before)
+
+
+@pytest.mark.parametrize("family", ["chunked", "mlp", "per-tensor", "low-rank"])
+@pytest.mark.parametrize("n_old", [1, 4])
+def test_flat_with_penalty_matches_the_plain_formula(family: str, n_old: int) -> None:
+    # HNET's regulariser Σ_j ‖flat(z_j) − flat*_j‖² / n: the chunked family computes it
+    # in head-output space with a fused autograd function; values and gradients must
+    # equal the formula on flat weights (chunk size 7 leaves padding in the last chunk).
+    torch.manual_seed(0)
+    target = hf.stateless(hf.targets.mlp(5, 3, hidden=(4,)))
+    args = {"chunk_size": 7, "hidden": (6,)} if family == "chunked" else {}
+    hnet = hf.hypernets.get(family)(target, 4, **args).double()
+    z_old = torch.randn(n_old, 4, dtype=torch.float64)
+    ref = hnet.reference(z_old)
+    stored = hnet.flat(z_old).detach()
+    with torch.no_grad():  # move the hypernetwork so the penalty is not zero
+        for p in hnet.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    z = torch.randn(4, dtype=torch.float64)
+    flat, penalty = hnet.flat_with_penalty(z, z_old, ref)
+    expected = (hnet.flat(z_old) - stored).pow(2).sum(-1).mean()
+    torch.testing.assert_close(flat, hnet.flat(z))
+    torch.testing.assert_close(penalty, expected)
+    assert float(penalty.detach()) > 0
+    params = [p for p in hnet.parameters() if p.requires_grad]
+    got = torch.autograd.grad(penalty + flat.sum(), params)
+    want = torch.autograd.grad(expected + hnet.flat(z).sum(), params)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+
+
+def test_chunked_penalty_gradcheck() -> None:
+    from hyperfunc.hypernets._chunked import _HeadPenalty
+
+    torch.manual_seed(0)
+    feats = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    ref, root = torch.randn(2, 3, 5, dtype=torch.float64), torch.rand(3, 5, dtype=torch.float64)
+    penalty = lambda f, w, b: _HeadPenalty.apply(f, w, b, ref, root)  # noqa: E731
+    assert torch.autograd.gradcheck(penalty, (feats, weight, bias))

@@ -81,6 +81,8 @@ class HNET(ContinualMethod):
         if reg_subset is not None and reg_subset < 1:
             raise ValueError(f"reg_subset must be >= 1 (or None for all), got {reg_subset}")
         self.beta, self.reg_subset, self.batched_regulariser = beta, reg_subset, batched_regulariser
+        #: h*_j, the stored outputs for earlier tasks (in the form the hypernetwork's
+        #: :meth:`~hyperfunc.hypernets.HyperNetwork.flat_with_penalty` compares against).
         self.old_outputs = torch.zeros(0, target.spec.size)
 
     def describe(self) -> dict[str, Any]:
@@ -99,10 +101,13 @@ class HNET(ContinualMethod):
     def begin_task(self, t: int) -> None:
         self.check_task(t)
         with torch.no_grad():  # h*_j: outputs before learning task t
-            if t:
-                self.old_outputs = self._flat(self.embeddings.weight[:t])
-            else:
+            z = self.embeddings.weight[:t].detach()
+            if t == 0:
                 self.old_outputs = torch.zeros(0, self.target.spec.size)
+            elif isinstance(self.hnet, hypernets.HyperNetwork) and self.batched_regulariser:
+                self.old_outputs = self.hnet.reference(z)  # the form its penalty compares
+            else:
+                self.old_outputs = self._flat(z)
 
     def weights(self, t: int) -> dict[str, Tensor]:
         self.check_task(t)
@@ -125,6 +130,14 @@ class HNET(ContinualMethod):
             return torch.arange(t)
         return torch.randperm(t)[: self.reg_subset]
 
+    def _old(self, t: int) -> tuple[Tensor, Tensor]:
+        """Earlier tasks' embeddings (detached) and stored outputs to regularise now."""
+        emb = self.embeddings.weight.detach()
+        if self.reg_subset is None or self.reg_subset >= t:  # all: no gather copies
+            return emb[:t], self.old_outputs[:t]
+        ids = self._old_ids(t)
+        return emb[ids], self.old_outputs[ids]
+
     def loss(self, t: int, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
         self.check_task(t)
         emb = self.embeddings.weight
@@ -132,19 +145,22 @@ class HNET(ContinualMethod):
         reg = torch.zeros((), device=x.device)
         if t == 0 or self.beta == 0:
             params = self.hnet(emb[t])
-        elif self.batched_regulariser:
-            ids = self._old_ids(t)
-            z = torch.cat([emb[t : t + 1], emb[ids].detach()])
-            flat = self._flat(z)  # current task and earlier tasks in one call
-            params = spec.unflatten(flat[0])
-            reg = (flat[1:] - self.old_outputs[ids]).pow(2).sum(-1).mean()
+        elif self.batched_regulariser:  # current task and earlier tasks in one call
+            z_old, ref = self._old(t)
+            if isinstance(self.hnet, hypernets.HyperNetwork):
+                flat, reg = self.hnet.flat_with_penalty(emb[t], z_old, ref)
+                params = spec.unflatten(flat)
+            else:
+                out = self._flat(torch.cat([emb[t : t + 1], z_old]))
+                params = spec.unflatten(out[0])
+                reg = (out[1:] - ref).pow(2).sum(-1).mean()
         else:
             params = self.hnet(emb[t])
             ids = self._old_ids(t)
             terms = []  # hypnettorch's way: one call per task, differences per tensor
             for j in ids.tolist():
-                out, ref = self.hnet(emb[j].detach()), spec.unflatten(self.old_outputs[j])
-                terms.append(torch.stack([(out[k] - ref[k]).pow(2).sum() for k in out]).sum())
+                gen, stored = self.hnet(emb[j].detach()), spec.unflatten(self.old_outputs[j])
+                terms.append(torch.stack([(gen[k] - stored[k]).pow(2).sum() for k in gen]).sum())
             reg = torch.stack(terms).mean()
         task_loss = nn.functional.cross_entropy(self.target(params, x), y)
         total = task_loss + self.beta * reg

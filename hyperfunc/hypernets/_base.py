@@ -135,6 +135,39 @@ class HyperNetwork(nn.Module):
     def forward(self, z: Tensor) -> dict[str, Tensor]:
         return self.spec.unflatten(self.flat(z))
 
+    # ------------------------------------------------ output regulariser (HNET)
+    def reference(self, z: Tensor) -> Tensor:
+        """Detached outputs for ``z`` ``[n, in_features]``, stored for :meth:`flat_with_penalty`.
+
+        The base class stores the flat weights ``flat(z)``; a family may store
+        another form that makes the penalty cheaper (:class:`Chunked` stores its
+        padded head outputs), so treat the result as opaque.
+        """
+        with torch.no_grad():
+            return self.flat(z).detach()
+
+    def flat_with_penalty(self, z: Tensor, z_old: Tensor, reference: Tensor) -> tuple[Tensor, Tensor]:
+        """``flat(z)`` and the mean over rows of ``‖flat(z_old[j]) − h*_j‖²``, in one call.
+
+        ``z`` is one conditioning vector ``[in_features]``; ``z_old`` ``[n, in_features]``
+        (``n ≥ 1``) are earlier conditioning vectors and ``reference`` their stored
+        outputs from :meth:`reference`. This is HNET's output regulariser (von
+        Oswald et al. 2020) computed with the current vector in the same batched
+        hypernetwork call.
+
+        Examples:
+            >>> import torch, hyperfunc as hf
+            >>> target = hf.stateless(hf.targets.mlp(3, 2, hidden=(4,)))
+            >>> hnet = hf.hypernets.MLPHyperNet(target, in_features=5)
+            >>> z_old = torch.randn(2, 5)
+            >>> ref = hnet.reference(z_old)
+            >>> flat, penalty = hnet.flat_with_penalty(torch.randn(5), z_old, ref)
+            >>> flat.shape, float(penalty.detach())
+            (torch.Size([26]), 0.0)
+        """
+        out = self.flat(torch.cat([z.unsqueeze(0), z_old]))
+        return out[0], (out[1:] - reference).pow(2).sum(-1).mean()
+
     @property
     def compression_ratio(self) -> float:
         """Trainable hypernetwork parameters divided by the target's parameter count."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -79,9 +80,85 @@ class Chunked(HyperNetwork):
 
     chunk_scale: Tensor
 
-    def raw(self, z: Tensor) -> Tensor:
+    _penalty_weight: Tensor | None = None
+
+    def features(self, z: Tensor) -> Tensor:
+        """The trunk's outputs ``[..., num_chunks, hidden[-1]]`` for every chunk."""
         batch = z.shape[:-1]
         c = self.chunk_embeddings.expand(*batch, -1, -1)
         h = torch.cat([z.unsqueeze(-2).expand(*batch, self.num_chunks, -1), c], dim=-1)
-        out: Tensor = self.head(self.trunk(h)) * self.chunk_scale
-        return out.reshape(*batch, -1)[..., : self.spec.size]
+        out: Tensor = self.trunk(h)
+        return out
+
+    def head_outputs(self, z: Tensor) -> Tensor:
+        """The shared network's outputs ``[..., num_chunks, chunk_size]`` (before scaling)."""
+        out: Tensor = self.head(self.features(z))
+        return out
+
+    def _raw_from_head(self, out: Tensor) -> Tensor:
+        return (out * self.chunk_scale).flatten(-2)[..., : self.spec.size]
+
+    def raw(self, z: Tensor) -> Tensor:
+        return self._raw_from_head(self.head_outputs(z))
+
+    def reference(self, z: Tensor) -> Tensor:
+        """Stored form: the padded head outputs ``[n, num_chunks, chunk_size]``."""
+        self.check_input(z)
+        with torch.no_grad():
+            return self.head_outputs(z).detach()
+
+    def flat_with_penalty(self, z: Tensor, z_old: Tensor, reference: Tensor) -> tuple[Tensor, Tensor]:
+        """As :meth:`HyperNetwork.flat_with_penalty`, compared in head-output space.
+
+        ``flat = offset + scale · chunk_scale · head`` is linear in the head
+        outputs, so ``‖flat − flat*‖² = Σ w · (head − head*)²`` with
+        ``w = (scale · chunk_scale)²`` (0 on the padding of the last chunk): the
+        same value without materialising or slicing the old tasks' weights, and
+        with one fused elementwise pass forward and one backward.
+        """
+        self.check_input(z)
+        self.check_input(z_old)
+        feats = self.features(torch.cat([z.unsqueeze(0), z_old]))  # one trunk call
+        # The head runs on the two parts separately: slicing one big output would
+        # cost two zero-filled full-size gradients in the backward pass.
+        flat = torch.addcmul(self.offset, self.scale, self._raw_from_head(self.head(feats[0])))
+        weight = self._penalty_weight
+        if weight is None or weight.device != flat.device or weight.dtype != flat.dtype:
+            pad = self.num_chunks * self.chunk_size - self.spec.size
+            per = torch.nn.functional.pad(self.scale.pow(2), (0, pad)).view(self.num_chunks, -1)
+            weight = (per * self.chunk_scale.pow(2)).sqrt().to(flat)
+            self._penalty_weight = weight  # buffers are fixed: computed once
+        penalty: Tensor = _HeadPenalty.apply(  # type: ignore[no-untyped-call]
+            feats[1:], self.head.weight, self.head.bias, reference, weight
+        )
+        return flat, penalty / len(z_old)
+
+
+class _HeadPenalty(torch.autograd.Function):
+    """``Σ (r ⊙ (head(f) − b))²`` for a linear ``head``; ``b`` and ``r`` constant.
+
+    Fused so that the only full-size tensors are the head's output (reused in place
+    for the weighted difference) and its gradient: at ten earlier tasks and
+    ~90k weights these are megabytes, and every fresh allocation of that size
+    costs page faults on CPU.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, feats: Tensor, weight: Tensor, bias: Tensor, ref: Tensor, root_weight: Tensor
+    ) -> Tensor:
+        flat_feats = feats.reshape(-1, feats.shape[-1])
+        e = torch.addmm(bias, flat_feats, weight.t()).view_as(ref).sub_(ref).mul_(root_weight)
+        ctx.save_for_backward(flat_feats, weight, e, root_weight)
+        ctx.feats_shape = feats.shape
+        return torch.dot(e.reshape(-1), e.reshape(-1))
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        flat_feats, weight, e, root_weight = ctx.saved_tensors
+        g = torch.mul(e, root_weight).mul_(2 * grad).reshape(-1, weight.shape[0])
+        grad_feats = (g @ weight).view(ctx.feats_shape) if ctx.needs_input_grad[0] else None
+        grad_weight = g.t() @ flat_feats if ctx.needs_input_grad[1] else None
+        grad_bias = g.sum(0) if ctx.needs_input_grad[2] else None
+        return grad_feats, grad_weight, grad_bias, None, None

@@ -35,6 +35,8 @@ DATA = HERE.parents[1] / "shared" / "data"
 CHUNKED = {"chunk_size": 4000, "chunk_dim": 32, "hidden": [100, 100]}
 # smaller chunks: the same head FLOPs per task, 4x more freedom per task (330 chunk codes)
 CHUNK1000 = {"chunk_size": 1000, "chunk_dim": 32, "hidden": [100, 100]}
+# hypnettorch's PermutedMNIST-10 classifier hypernetwork: a tiny trunk and large chunks
+SMALL_TRUNK = {"chunk_size": 16500, "chunk_dim": 8, "hidden": [25, 25]}
 
 CONFIGS: dict[str, dict[str, Any]] = {
     # SplitMNIST (5 tasks x 2 classes), target 784-400-400-2 as in von Oswald et al.
@@ -58,6 +60,25 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "pmnist-hnet-c1000-subset3": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
                                   "args": {"beta": 0.05, "hypernet_args": CHUNK1000, "reg_subset": 3},
                                   "steps": 4000, "lr": 3e-4},
+    # the same with the learning rate decayed to 0 over each task (cosine)
+    "pmnist-hnet-cos": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                        "args": {"beta": 0.01, "hypernet_args": CHUNKED}, "steps": 4000,
+                        "schedule": "cosine"},
+    "pmnist-hnet-cos-b05": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                            "args": {"beta": 0.05, "hypernet_args": CHUNKED}, "steps": 4000,
+                            "schedule": "cosine"},
+    "pmnist-hnet-subset3": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                            "args": {"beta": 0.01, "hypernet_args": CHUNKED, "reg_subset": 3},
+                            "steps": 4000},
+    # hypnettorch's published PermutedMNIST-10 classifier settings (task embeddings of 24,
+    # chunk embeddings of 8, hidden 25-25, beta 0.1, lr 1e-4, 5000 steps; ReLU here, ELU there)
+    "pmnist-hnet-small": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                          "args": {"beta": 0.1, "emb_dim": 24, "hypernet_args": SMALL_TRUNK},
+                          "steps": 5000, "lr": 1e-4},
+    "pmnist-hnet-1000": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [1000, 1000],
+                         "args": {"beta": 0.1, "emb_dim": 24,
+                                  "hypernet_args": {**SMALL_TRUNK, "chunk_size": 78000}},
+                         "steps": 5000, "lr": 1e-4},
     "pmnist-hypermask": {"tasks": "permuted-mnist", "method": "hypermask", "hidden": [300, 300],
                          "args": {"beta": 0.01, "sparsity": 0.3}, "steps": 4000},
     "pmnist-ewc": {"tasks": "permuted-mnist", "method": "ewc", "hidden": [300, 300],
@@ -72,7 +93,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 
 
 def run(name: str, seed: int, data: Path, threads: int, batch_size: int, lr: float,
-        save: bool) -> dict[str, Any]:
+        save: bool, device: str = "cpu", runs: Path = RUNS) -> dict[str, Any]:
     cfg = CONFIGS[name]
     torch.set_num_threads(threads)
     stream = hf.tasks.get(cfg["tasks"])(root=data)
@@ -81,7 +102,8 @@ def run(name: str, seed: int, data: Path, threads: int, batch_size: int, lr: flo
     target = hf.stateless(module)
     method = hf.methods.get(cfg["method"])(target, stream.num_tasks, **cfg["args"])
     lr = cfg.get("lr", lr)  # a configuration may fix its own learning rate
-    config = RunConfig(steps_per_task=cfg["steps"], batch_size=batch_size, lr=lr, seed=seed)
+    config = RunConfig(steps_per_task=cfg["steps"], batch_size=batch_size, lr=lr, seed=seed,
+                       lr_schedule=cfg.get("schedule", "constant"), device=device)
     start = time.perf_counter()
     res = run_continual(method, stream, config, show_progress=sys.stderr.isatty(), verbose=True)
     wall = time.perf_counter() - start
@@ -89,6 +111,8 @@ def run(name: str, seed: int, data: Path, threads: int, batch_size: int, lr: flo
         "config": name, "seed": seed, "tasks": cfg["tasks"], "method": cfg["method"],
         "target": f"mlp {stream.input_shape[0]}-{'-'.join(map(str, cfg['hidden']))}-{stream.num_outputs}",
         "args": cfg["args"], "steps_per_task": cfg["steps"], "batch_size": batch_size, "lr": lr,
+        "lr_schedule": config.lr_schedule, "device": device,
+        "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else None,
         "average_accuracy": res.matrix.average_accuracy(),
         "backward_transfer": res.matrix.backward_transfer(),
         "forgetting": res.matrix.forgetting(),
@@ -99,7 +123,7 @@ def run(name: str, seed: int, data: Path, threads: int, batch_size: int, lr: flo
         "R": res.matrix.summary()["R"],
     }
     if save:
-        with RUNS.open("a") as f:
+        with runs.open("a") as f:
             f.write(json.dumps(row) + "\n")
     return row
 
@@ -155,12 +179,14 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--runs-file", type=Path, default=RUNS, help="JSON-lines file the run is appended to")
     p.add_argument("--quick", action="store_true", help="CI smoke run (split digits, seconds)")
     p.add_argument("--table", action="store_true", help="print the collected runs")
     p.add_argument("--record", action="store_true", help="with --table: write RESULTS.md")
     a = p.parse_args()
     if a.quick:
-        row = run("quick", 0, a.data, a.threads, 32, 3e-3, save=False)
+        row = run("quick", 0, a.data, a.threads, 32, 3e-3, save=False, device=a.device)
         print(f"quick: average accuracy {100 * row['average_accuracy']:.2f} %")
         return 0 if row["average_accuracy"] > 0.6 else 1
     if a.table:
@@ -171,7 +197,8 @@ def main() -> int:
         return 0
     if not a.config:
         p.error("give --config, --quick or --table")
-    row = run(a.config, a.seed, a.data, a.threads, a.batch_size, a.lr, save=True)
+    row = run(a.config, a.seed, a.data, a.threads, a.batch_size, a.lr, save=True, device=a.device,
+              runs=a.runs_file)
     print(json.dumps({k: v for k, v in row.items() if k != "R"}))
     return 0
 

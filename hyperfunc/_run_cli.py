@@ -98,6 +98,9 @@ def add_run_parser(sub: Any) -> None:
     p.add_argument("--steps", type=int, default=500, help="optimiser steps per task (default 500)")
     p.add_argument("--batch-size", type=int, default=64, help="minibatch size (default 64)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="learning rate over each task (default constant)")
+    p.add_argument("--device", default="cpu", help="torch device to train on (default cpu)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--out", default=None, help="run directory (default runs/METHOD-TASKS-seedSEED)")
@@ -129,7 +132,8 @@ def run_command(args: argparse.Namespace) -> int:
     target = stateless(module)
     method = method_cls(target, stream.num_tasks, **method_args)
     out = Path(args.out or f"runs/{args.method}-{args.tasks}-seed{args.seed}")
-    config = RunConfig(steps_per_task=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    config = RunConfig(steps_per_task=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                       lr_schedule=args.lr_schedule, device=args.device)
     identity = {
         "method_name": args.method,
         "target_name": args.target,

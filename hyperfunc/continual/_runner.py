@@ -46,6 +46,9 @@ class RunConfig:
         lr: Adam learning rate (a fresh optimiser per task).
         seed: seeds initialisation, minibatch order and every random choice.
         eval_batch_size: test examples per evaluation call.
+        lr_schedule: ``"constant"`` or ``"cosine"`` (decays to 0 over each task).
+        device: where to train (``"cpu"``, ``"cuda"``, …); minibatch sampling stays
+            on the CPU generator, so the order of examples does not depend on it.
     """
 
     steps_per_task: int = attrs.field(default=500, validator=attrs.validators.ge(1))
@@ -53,6 +56,17 @@ class RunConfig:
     lr: float = attrs.field(default=1e-3, validator=attrs.validators.gt(0))
     seed: int = 0
     eval_batch_size: int = attrs.field(default=2000, validator=attrs.validators.ge(1))
+    lr_schedule: str = attrs.field(default="constant", validator=attrs.validators.in_(("constant", "cosine")))
+    device: str = attrs.field(default="cpu")
+
+    @device.validator
+    def _check_device(self, attribute: attrs.Attribute[str], value: str) -> None:
+        try:
+            torch.device(value)
+        except (RuntimeError, TypeError) as e:
+            raise ValueError(
+                f"device {value!r} is not a torch device ({e}); use e.g. 'cpu', 'cuda' or 'cuda:1'"
+            ) from None
 
 
 @attrs.frozen
@@ -86,6 +100,8 @@ def _class_incremental(
     table = torch.full((upto, width), -1, dtype=torch.int64)
     for i, c in enumerate(classes):
         table[i, : len(c)] = c
+    device = tests[0][0].device
+    table, classes = table.to(device), [c.to(device) for c in classes]
     correct = total = 0
     for j in range(upto):
         x, y = tests[j]
@@ -177,6 +193,7 @@ def run_continual(
             f"the method was built for {method.num_tasks} tasks but the stream "
             f"{stream.name!r} has {stream.num_tasks}"
         )
+    device = torch.device(config.device)
     ident = {
         "method": type(method).__name__,
         "stream": stream.name,
@@ -209,25 +226,34 @@ def run_continual(
         torch.set_rng_state(ckpt["rng"])
         if verbose:
             print(f"resuming {path} after task {start - 1}")
+    method.to(device)
     tests: dict[int, tuple[Tensor, Tensor]] = {}
     for j in range(start):
         task = stream[j]
-        tests[j] = (task.x_test, task.y_test)
+        tests[j] = (task.x_test.to(device), task.y_test.to(device))
     for t in range(start, stream.num_tasks):
         t0 = time.perf_counter()
         task = stream[t]
+        task = attrs.evolve(task, x_train=task.x_train.to(device), y_train=task.y_train.to(device),
+                            x_test=task.x_test.to(device), y_test=task.y_test.to(device))
         tests[t] = (task.x_test, task.y_test)
         method.train()
         method.begin_task(t)
         opt = torch.optim.Adam(method.trainable(t), lr=config.lr)
+        sched = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.steps_per_task)
+            if config.lr_schedule == "cosine" else None
+        )
         bar = progress(config.steps_per_task, f"task {t + 1}/{stream.num_tasks}", show_progress)
         n = len(task.x_train)
         for step in bar:
-            idx = torch.randint(0, n, (min(config.batch_size, n),))
+            idx = torch.randint(0, n, (min(config.batch_size, n),)).to(device)
             loss, logs = method.loss(t, task.x_train[idx], task.y_train[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
+            if sched is not None:
+                sched.step()
             if step % 50 == 0:
                 bar.set_postfix_str(" ".join(f"{k} {v:.4f}" for k, v in logs.items()))
         method.end_task(t, task)

@@ -246,3 +246,40 @@ def test_multihead_baselines_keep_a_head_per_task(stream: TaskStream) -> None:
     single = FineTune(target(), 3, multihead=False)
     assert single.head_names == [] and single.flat.numel() == single.target.spec.size
     assert m.flat.numel() == m.target.spec.size + 2 * (32 * 2 + 2)
+
+
+def test_cosine_schedule_decays_the_learning_rate_within_each_task(
+    stream: TaskStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lrs: list[float] = []
+    step = torch.optim.Adam.step
+
+    def spy(self: torch.optim.Adam, *a: object, **k: object) -> object:
+        lrs.append(self.param_groups[0]["lr"])
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    cfg = RunConfig(steps_per_task=10, batch_size=16, lr=1e-2, lr_schedule="cosine")
+    torch.manual_seed(0)
+    run_continual(FineTune(target(), 3), stream, cfg, show_progress=False, verbose=False)
+    assert len(lrs) == 30
+    per_task = np.array(lrs).reshape(3, 10)
+    expected = 0.5 * 1e-2 * (1 + np.cos(np.pi * np.arange(10) / 10))  # restarts every task
+    np.testing.assert_allclose(per_task, np.tile(expected, (3, 1)), rtol=1e-6)
+
+
+def test_bad_device_and_schedule_are_refused() -> None:
+    with pytest.raises(ValueError, match="not a torch device"):
+        RunConfig(device="gpu0")
+    with pytest.raises(ValueError, match="lr_schedule"):
+        RunConfig(lr_schedule="linear")
+
+
+def test_results_do_not_depend_on_the_device_string(stream: TaskStream) -> None:
+    # "cpu" and "cpu:0" take the same path, and minibatch sampling stays on the CPU generator
+    cfgs = [RunConfig(steps_per_task=5, batch_size=16, device=d) for d in ("cpu", "cpu:0")]
+    rs = []
+    for cfg in cfgs:
+        torch.manual_seed(0)
+        rs.append(run_continual(hnet(), stream, cfg, show_progress=False, verbose=False).matrix.values)
+    np.testing.assert_array_equal(rs[0], rs[1])

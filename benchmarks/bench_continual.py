@@ -67,6 +67,26 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "pmnist-hnet-cos-b05": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
                             "args": {"beta": 0.05, "hypernet_args": CHUNKED}, "steps": 4000,
                             "schedule": "cosine"},
+    "pmnist-hnet-cos-b005": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                             "args": {"beta": 0.005, "hypernet_args": CHUNKED}, "steps": 4000,
+                             "schedule": "cosine"},
+    "pmnist-hnet-cos-c2000": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                              "args": {"beta": 0.01, "hypernet_args": {**CHUNKED, "chunk_size": 2000}},
+                              "steps": 4000, "schedule": "cosine"},
+    "pmnist-hnet-cos-wide": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                             "args": {"beta": 0.01, "hypernet_args": {**CHUNKED, "hidden": [100, 150]}},
+                             "steps": 4000, "schedule": "cosine"},
+    "pmnist-hnet-cos-wide2": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                              "args": {"beta": 0.01, "hypernet_args": {**CHUNKED, "hidden": [100, 200]}},
+                              "steps": 4000, "schedule": "cosine"},
+    "pmnist-hnet-cos-wide2-subset3": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                                      "args": {"beta": 0.01, "reg_subset": 3,
+                                               "hypernet_args": {**CHUNKED, "hidden": [100, 200]}},
+                                      "steps": 4000, "schedule": "cosine"},
+    "pmnist-hnet-cos-e64": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
+                            "args": {"beta": 0.01, "emb_dim": 64,
+                                     "hypernet_args": {**CHUNKED, "chunk_dim": 64}},
+                            "steps": 4000, "schedule": "cosine"},
     "pmnist-hnet-subset3": {"tasks": "permuted-mnist", "method": "hnet", "hidden": [300, 300],
                             "args": {"beta": 0.01, "hypernet_args": CHUNKED, "reg_subset": 3},
                             "steps": 4000},
@@ -128,11 +148,28 @@ def run(name: str, seed: int, data: Path, threads: int, batch_size: int, lr: flo
     return row
 
 
+SHORT = {"beta": "β", "lam": "λ", "reg_subset": "subset", "emb_dim": "emb"}
+
+
+def settings(args: dict[str, Any]) -> str:
+    """A compact description of a configuration's method arguments."""
+    parts = []
+    for k, v in args.items():
+        if k == "hypernet_args":
+            h = "-".join(map(str, v.get("hidden", [])))
+            parts.append(f"chunks {v.get('chunk_size')}/{v.get('chunk_dim')}, hidden {h}"
+                         if "chunk_size" in v else f"hidden {h}")
+        else:
+            parts.append(f"{SHORT.get(k, k)} {v}")
+    return ", ".join(parts) or "–"
+
+
 def table() -> str:
     rows = [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()]
     groups: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        groups.setdefault(r["config"], []).append(r)
+    for r in rows:  # runs on another device are reported separately
+        where = f" ({r['device_name']})" if r.get("device", "cpu") != "cpu" else ""
+        groups.setdefault(r["config"] + where, []).append(r)
 
     def ms(vals: list[float], scale: float = 100.0) -> str:
         if len(vals) == 1:
@@ -140,14 +177,16 @@ def table() -> str:
         return f"{scale * statistics.mean(vals):.2f} ± {scale * statistics.stdev(vals):.2f}"
 
     out = [
-        "| config | target | steps/task | lr | seeds | avg. accuracy % | BWT points | forgetting points "
-        "| task-inferred (ENT) % | wall time / run |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| config | target | settings | steps/task | lr | seeds | avg. accuracy % | BWT points "
+        "| forgetting points | task-inferred (ENT) % | wall time / run |",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
-    for name, rs in groups.items():
+    for name, rs in sorted(groups.items(), key=lambda kv: (kv[1][0]["tasks"], "(" in kv[0], kv[0])):
         ent = [r["class_incremental"] for r in rs if r["class_incremental"] is not None]
         out.append(
-            f"| {name} | {rs[0]['target']} | {rs[0]['steps_per_task']} | {rs[0]['lr']:g} | "
+            f"| {name} | {rs[0]['target']} | {settings(rs[0]['args'])} | {rs[0]['steps_per_task']} "
+            f"| {rs[0]['lr']:g}"
+            f"{' cos' if rs[0].get('lr_schedule') == 'cosine' else ''} | "
             f"{','.join(str(r['seed']) for r in rs)} | {ms([r['average_accuracy'] for r in rs])} | "
             f"{ms([r['backward_transfer'] for r in rs])} | {ms([r['forgetting'] for r in rs])} | "
             f"{ms(ent) if ent else '–'} | {statistics.mean(r['wall_s'] for r in rs) / 60:.1f} min |"
@@ -159,7 +198,10 @@ def record(text: str) -> None:
     record_section("bench_continual", [
         "## Continual learning accuracy (CPU)",
         "",
-        "- machine: this 2-core CPU machine, torch 2.13.0+cpu, 2 threads",
+        "- machine: this 2-core CPU machine (AMD EPYC), torch 2.13.0+cpu, 2 threads, one run at a time; "
+        "rows marked with a GPU name ran there (torch 2.11.0+cu130, `--device cuda --threads 1`), "
+        "5–8 runs sharing the one GPU at once, so their wall times are not single-run times",
+        "- `lr … cos`: the learning rate decays to 0 over each task (cosine)",
         "- command per run: `python benchmarks/bench_continual.py --config CONFIG --seed SEED` "
         "(batch 128, Adam, a fresh optimiser per task); table: "
         "`python benchmarks/bench_continual.py --table --record`",

@@ -35,11 +35,18 @@ PUBLIC_MODULES = [
     "hyperfunc.methods",
     "hyperfunc.datasets",
     "hyperfunc.continual",
+    "hyperfunc.inner",
+    "hyperfunc.higher",
 ]
 REGISTRY_KINDS = ["targets", "embeddings", "hypernets", "tasks", "methods"]
 
 # Modules whose docstring examples must pass (each has at least one example).
 DOCTEST_MODULES = [
+    "hyperfunc.inner._sgd",
+    "hyperfunc.inner._meta_sgd",
+    "hyperfunc.inner._adam",
+    "hyperfunc.inner._adapt",
+    "hyperfunc.higher",
     "hyperfunc._spec",
     "hyperfunc._target",
     "hyperfunc._compose",

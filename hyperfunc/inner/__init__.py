@@ -1,0 +1,49 @@
+"""The functional inner loop: differentiable optimisers over parameter dicts, and ``adapt``.
+
+Weights are data, so an inner loop (MAML's adaptation to a support set) is a
+function from a parameter dict to a parameter dict:
+
+* :class:`SGD`, :class:`MetaSGD` (learned per-weight rates) and :class:`Adam`
+  (``torch.optim.Adam``'s update) are :class:`InnerOptimizer`\\ s: a pair of pure
+  functions ``init_state(params)`` and ``step(params, grads, state)``;
+* :func:`adapt` runs the loop for one episode, :func:`adapt_batched` for a
+  meta-batch of episodes in one vectorised call; both are second order unless
+  asked for first order, and raise :class:`SecondOrderError` rather than fall back
+  silently.
+
+The same optimisers drive :func:`hyperfunc.higher.innerloop_ctx`, the
+``higher``-compatible front end for code written against ``torch.optim``.
+
+Optimisers are registered by name in the ``inner optimisers`` registry:
+``sgd`` (:class:`SGD`), ``meta-sgd`` (:class:`MetaSGD`) and ``adam``
+(:class:`Adam`); ``get(name)`` returns the class, an unknown name lists the
+known ones and suggests the closest. Plugins add optimisers through the
+entry-point group ``hyperfunc.inner``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hyperfunc._registry import Registry
+from hyperfunc.inner._adam import Adam, AdamState
+from hyperfunc.inner._adapt import adapt, adapt_batched, check_second_order
+from hyperfunc.inner._base import InnerOptimizer, SecondOrderError
+from hyperfunc.inner._meta_sgd import MetaSGD
+from hyperfunc.inner._sgd import SGD
+
+__all__ = [
+    "InnerOptimizer", "SGD", "MetaSGD", "Adam", "AdamState",
+    "adapt", "adapt_batched", "check_second_order", "SecondOrderError",
+    "registry", "register", "get", "names", "entries",
+]
+
+#: The registry of inner-loop optimisers (name → class). The built-ins register
+#: through hyperfunc's own entry points (group ``hyperfunc.inner``), exactly as a
+#: plugin's optimiser would.
+registry: Registry[Callable[..., InnerOptimizer[Any]]] = Registry("inner optimisers", "hyperfunc.inner")
+register = registry.register
+get = registry.get
+names = registry.names
+entries = registry.entries

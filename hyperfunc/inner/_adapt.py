@@ -1,0 +1,330 @@
+"""The functional inner loop: adapt a parameter dict to a support set with gradient steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from hyperfunc._errors import SpecMismatchError
+from hyperfunc._target import Target
+from hyperfunc.inner._base import Grads, InnerOptimizer, SecondOrderError
+
+__all__ = ["adapt", "adapt_batched", "check_second_order"]
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+_GRAPH_CUT = """\
+second-order adaptation was requested, but the gradient of the inner loss with respect to
+{names} has no autograd graph, so the second-order terms would silently be dropped.
+Something between these weights and the loss is differentiable only once: a custom
+torch.autograd.Function marked @once_differentiable (or whose backward is not itself
+differentiable), a .detach(), .item() or torch.no_grad() inside the model or the loss.
+Fix: make that operation twice differentiable, or ask for first order explicitly
+({fix}). (If the loss is exactly linear in these weights their second-order terms are
+zero, and first order gives the same result.)"""
+
+_ONCE = """\
+second-order adaptation was requested, but the gradient of the inner loss passes through an
+operation that can be differentiated only once (autograd nodes {nodes}: a custom
+torch.autograd.Function marked @once_differentiable); the outer backward pass would fail on
+it. Fix: give that Function a differentiable backward, or ask for first order explicitly
+({fix})."""
+
+_UNDER_VMAP = """\
+hyperfunc.inner.adapt was called inside a torch.func transform (vmap, grad, ...); it takes
+its inner gradients with torch.autograd.grad, which does not work there. For a meta-batch
+of episodes call hyperfunc.inner.adapt_batched(target, params, loss_fn, x, y, ...) with x
+and y of shape [episodes, ...]: it adapts every episode in one batched call."""
+
+
+def _once_differentiable_nodes(grads: Sequence[Tensor | None], params: Sequence[Tensor]) -> list[str]:
+    """Names of the autograd nodes in the gradients' graph that raise when differentiated.
+
+    ``torch.autograd.Function``\\ s marked ``@once_differentiable`` record such a
+    node when their backward runs with ``create_graph=True``; it raises only later,
+    in the outer backward pass. The walk stops at the parameters, so the graph
+    that produced them (a hypernetwork) is not visited.
+    """
+    stop = {p.grad_fn for p in params if p.grad_fn is not None}
+    todo: list[Any] = [g.grad_fn for g in grads if g is not None and g.grad_fn is not None]
+    seen: set[Any] = set()
+    found: list[str] = []
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen or node in stop:
+            continue
+        seen.add(node)
+        if node.name().endswith("Error"):
+            found.append(node.name())
+        todo.extend(nxt for nxt, _ in node.next_functions)
+    return found
+
+
+def check_second_order(
+    names: Sequence[str], params: Sequence[Tensor], grads: Sequence[Tensor | None], fix: str
+) -> None:
+    """Raise :class:`SecondOrderError` if gradients taken with ``create_graph=True`` cannot be differentiated.
+
+    Two ways the second-order terms can be lost, both caught here instead of
+    being dropped silently (or failing later, in the outer backward pass): a
+    gradient comes back without a graph although its parameter requires grad,
+    or the gradients' graph contains a node of a once-differentiable
+    ``torch.autograd.Function``. Called on the first inner step by
+    :func:`adapt` and :func:`adapt_batched`, and by
+    ``diffopt.step`` of :func:`hyperfunc.higher.innerloop_ctx`.
+
+    Args:
+        names: parameter names, for the message.
+        params: the tensors the gradients were taken with respect to.
+        grads: their gradients (``None`` for unused parameters, which are fine).
+        fix: how to ask for first order at the call site, for the message.
+    """
+    cut = [
+        n
+        for n, p, g in zip(names, params, grads)
+        if g is not None and p.requires_grad and not g.requires_grad
+    ]
+    if cut:
+        raise SecondOrderError(_GRAPH_CUT.format(names=cut, fix=fix))
+    nodes = _once_differentiable_nodes(grads, params)
+    if nodes:
+        raise SecondOrderError(_ONCE.format(nodes=sorted(set(nodes)), fix=fix))
+
+
+def _check_common(optimizer: object, steps: object, first_order: bool, fix: str) -> None:
+    if isinstance(optimizer, str):
+        raise TypeError(
+            f"optimizer must be an inner optimiser instance, got the name {optimizer!r}; build one "
+            f"with hyperfunc.inner.get({optimizer!r})(lr=...)"
+        )
+    if isinstance(optimizer, type) and issubclass(optimizer, InnerOptimizer):
+        raise TypeError(
+            f"optimizer must be an instance, got the class {optimizer.__name__}; "
+            f"write optimizer={optimizer.__name__}(lr=...)"
+        )
+    if not isinstance(optimizer, InnerOptimizer):
+        raise TypeError(
+            f"optimizer must be a hyperfunc.inner.InnerOptimizer (SGD, MetaSGD, Adam, ...), got "
+            f"{type(optimizer).__name__}; for a torch.optim optimiser use hyperfunc.higher.innerloop_ctx"
+        )
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0, got {steps!r}")
+    if not first_order and not optimizer.differentiable and torch.is_grad_enabled():
+        raise SecondOrderError(
+            f"second-order adaptation was requested, but {type(optimizer).__name__}'s update is not "
+            f"differentiable (its `differentiable` flag is False); pass {fix}, or use a "
+            "differentiable optimiser such as SGD, MetaSGD or Adam"
+        )
+
+
+def _select(params: Mapping[str, Tensor], only: Collection[str] | None) -> list[str]:
+    if only is None:
+        return list(params)
+    if isinstance(only, str):
+        raise TypeError(
+            f"only must be a collection of parameter names, got the string {only!r}; use [{only!r}]"
+        )
+    unknown = sorted(set(only) - set(params))
+    if unknown:
+        raise KeyError(f"only names {unknown}, which are not parameters; the parameters are {list(params)}")
+    return [n for n in params if n in set(only)]
+
+
+def _live(p: Tensor, outer: bool) -> Tensor:
+    """``p`` itself if the outer loop can differentiate through it, else a fresh leaf copy."""
+    return p if outer and p.requires_grad else p.detach().requires_grad_()
+
+
+def _run(
+    params: Mapping[str, Tensor],
+    names: list[str],
+    loss_of: Callable[[dict[str, Tensor]], Tensor],
+    optimizer: InnerOptimizer[Any],
+    steps: int,
+    first_order: bool,
+    fix: str,
+) -> dict[str, Tensor]:
+    outer = torch.is_grad_enabled()
+    # No graph is recorded outside (torch.no_grad): no meta-gradient exists, so first and
+    # second order give the same values and the cheaper one is used.
+    create_graph = outer and not first_order
+    current = dict(params)
+    state = optimizer.init_state({n: current[n] for n in names})
+    for i in range(steps):
+        with torch.enable_grad():
+            live = {n: _live(current[n], outer) for n in names}
+            loss = loss_of({**current, **live})
+            if loss.dim() != 0:
+                raise ValueError(
+                    f"the inner loss must be a scalar, got shape {list(loss.shape)}; reduce it "
+                    "(e.g. with .mean()) inside loss_fn"
+                )
+            found = torch.autograd.grad(
+                loss, list(live.values()), create_graph=create_graph, allow_unused=True
+            )
+        if create_graph and i == 0:
+            check_second_order(names, list(live.values()), list(found), fix)
+        grads: Grads = dict(zip(names, found))
+        updated, state = optimizer.step(live, grads, state)
+        current.update(updated)
+    return current
+
+
+def adapt(
+    target: Callable[..., Tensor],
+    params: Mapping[str, Tensor],
+    loss_fn: LossFn,
+    x: Tensor,
+    y: Tensor,
+    *,
+    optimizer: InnerOptimizer[Any],
+    steps: int = 1,
+    first_order: bool = False,
+    only: Collection[str] | None = None,
+) -> dict[str, Tensor]:
+    """Adapt ``params`` to one support set ``(x, y)`` with ``steps`` optimiser steps.
+
+    Each step computes ``loss_fn(target(params, x), y)``, its gradient with
+    ``torch.autograd.grad`` and an update with ``optimizer``. The adapted weights
+    stay differentiable functions of ``params`` (and of any learned optimiser
+    hyperparameter): second order (MAML) by default, first order (FOMAML: the
+    inner gradients are treated as constants) with ``first_order=True``.
+
+    Under ``torch.no_grad()`` no meta-gradient can exist, so the loop runs first
+    order whatever ``first_order`` says (the adapted values are the same).
+
+    For a meta-batch of episodes use :func:`adapt_batched` (one vectorised call
+    instead of a Python loop); this function does not run inside ``torch.func.vmap``.
+
+    Args:
+        target: a :class:`~hyperfunc.Target`, or any ``f(params, x)``.
+        params: the initial weights (for MAML: the meta-learned initialisation,
+            which receives the meta-gradient).
+        loss_fn: ``loss_fn(prediction, y)`` returning a scalar, e.g.
+            ``torch.nn.functional.cross_entropy``.
+        x, y: the support set.
+        optimizer: an :class:`InnerOptimizer` (:class:`SGD`, :class:`MetaSGD`,
+            :class:`Adam`, or one from the registry: ``hyperfunc.inner.get(name)``).
+        steps: number of inner steps (0 returns the weights unchanged).
+        first_order: drop the second-order terms (the gradients are taken
+            without ``create_graph``).
+        only: the names of the parameters to adapt (the others stay fixed, e.g. a
+            head-only inner loop); default all.
+
+    Returns:
+        The adapted weights: a new dict with the same names (the fixed ones are the
+        tensors passed in).
+
+    Raises:
+        SecondOrderError: second order was requested but the optimiser, the target
+            or the loss cannot provide it (never a silent first-order fallback).
+
+    Examples:
+        >>> import torch, hyperfunc as hf
+        >>> from hyperfunc.inner import SGD, adapt
+        >>> net = torch.nn.Sequential(torch.nn.Linear(1, 40), torch.nn.ReLU(), torch.nn.Linear(40, 1))
+        >>> target = hf.stateless(net)
+        >>> theta = {n: p.detach().clone().requires_grad_() for n, p in net.named_parameters()}
+        >>> xs, ys = torch.randn(10, 1), torch.randn(10, 1)        # support set
+        >>> xq, yq = torch.randn(15, 1), torch.randn(15, 1)        # query set
+        >>> mse = torch.nn.functional.mse_loss
+        >>> fast = adapt(target, theta, mse, xs, ys, optimizer=SGD(lr=0.01), steps=5)
+        >>> mse(target(fast, xq), yq).backward()                    # second-order MAML gradient
+        >>> theta["0.weight"].grad.shape
+        torch.Size([40, 1])
+    """
+    fix = "first_order=True"
+    _check_common(optimizer, steps, first_order, fix)
+    if torch._C._are_functorch_transforms_active():
+        raise RuntimeError(_UNDER_VMAP)
+    names = _select(params, only)
+    return _run(params, names, lambda p: loss_fn(target(p, x), y), optimizer, steps, first_order, fix)
+
+
+def adapt_batched(
+    target: Target,
+    params: Mapping[str, Tensor],
+    loss_fn: LossFn,
+    x: Tensor,
+    y: Tensor,
+    *,
+    optimizer: InnerOptimizer[Any],
+    steps: int = 1,
+    first_order: bool = False,
+    only: Collection[str] | None = None,
+) -> dict[str, Tensor]:
+    """Adapt one weight set per episode, for a meta-batch of ``B`` episodes at once.
+
+    The batched form of :func:`adapt`, and equal to it episode by episode (values
+    and meta-gradients): the target runs with :meth:`Target.batched` (batched
+    matrix products for plain MLPs, ``vmap`` otherwise), the per-episode losses
+    ``loss_fn(prediction[e], y[e])`` are computed with ``torch.func.vmap`` and
+    summed, and one ``torch.autograd.grad`` call gives every episode's gradient
+    (episodes do not interact, so the gradient of the sum with respect to episode
+    ``e``'s weights is the gradient of its own loss).
+
+    Args:
+        target: a :class:`~hyperfunc.Target`.
+        params: the initial weights, either shared by all episodes (no batch axis:
+            MAML's initialisation, which then receives the summed meta-gradient)
+            or one set per episode (a leading axis ``B``, e.g. generated by a
+            hypernetwork).
+        loss_fn: ``loss_fn(prediction, y)`` for *one* episode, returning a scalar;
+            it must work under ``torch.func.vmap`` (the ``torch.nn.functional``
+            losses do).
+        x, y: the support sets, ``[B, N, ...]``.
+        optimizer, steps, first_order, only: as for :func:`adapt`. Optimiser
+            hyperparameters (e.g. :class:`MetaSGD` rates) are shared by all episodes.
+
+    Returns:
+        The adapted weights, every tensor with a leading axis ``B``.
+
+    Examples:
+        >>> import torch, hyperfunc as hf
+        >>> from hyperfunc.inner import SGD, adapt_batched
+        >>> target = hf.stateless(hf.targets.mlp(1, 1, hidden=(40, 40)))
+        >>> theta = {n: p.requires_grad_() for n, p in target.init_params().items()}
+        >>> xs, ys = torch.randn(25, 10, 1), torch.randn(25, 10, 1)    # 25 episodes, 10 shots
+        >>> fast = adapt_batched(target, theta, torch.nn.functional.mse_loss, xs, ys,
+        ...                      optimizer=SGD(lr=0.01), steps=5)
+        >>> [tuple(t.shape) for t in fast.values()][:2]
+        [(25, 40, 1), (25, 40)]
+    """
+    fix = "first_order=True"
+    if not isinstance(target, Target):
+        raise TypeError(
+            f"adapt_batched needs a hyperfunc Target (it uses Target.batched), got "
+            f"{type(target).__name__}; wrap the module with hyperfunc.stateless(module), or loop over "
+            "episodes with adapt()"
+        )
+    _check_common(optimizer, steps, first_order, fix)
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor) or x.dim() == 0 or y.dim() == 0:
+        raise TypeError("adapt_batched expects x and y to be tensors with a leading episode axis [B, ...]")
+    b = x.shape[0]
+    if y.shape[0] != b:
+        raise SpecMismatchError(
+            f"x has {b} episodes (leading axis) but y has {y.shape[0]}; give both as [B, N, ...]"
+        )
+    batch = target.spec.validate(params)
+    if tuple(batch) == ():
+        params = {n: p.expand(b, *p.shape) for n, p in params.items()}
+    elif tuple(batch) != (b,):
+        raise SpecMismatchError(
+            f"params must be shared by all episodes (no batch axis) or have one leading axis of size "
+            f"{b} (one weight set per episode, matching x), got batch shape {list(batch)}"
+        )
+    names = _select(params, only)
+
+    def loss_of(p: dict[str, Tensor]) -> Tensor:
+        losses = torch.func.vmap(loss_fn)(target.batched(p, x), y)
+        if losses.shape != (b,):
+            raise ValueError(
+                f"loss_fn must return a scalar per episode, got shape {list(losses.shape[1:])} for each; "
+                "reduce it (e.g. with .mean()) inside loss_fn"
+            )
+        return losses.sum()
+
+    return _run(params, names, loss_of, optimizer, steps, first_order, fix)

@@ -1,0 +1,92 @@
+"""The interface of an inner-loop optimiser, and the error for impossible second-order requests."""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Iterator, Mapping
+from typing import ClassVar, Generic, TypeVar
+
+from torch import Tensor
+
+__all__ = ["InnerOptimizer", "SecondOrderError", "Grads"]
+
+S = TypeVar("S")
+
+#: Gradients by parameter name; a name that is missing or maps to ``None`` is not updated.
+Grads = Mapping[str, Tensor | None]
+
+
+class SecondOrderError(RuntimeError):
+    """Second-order adaptation was asked for through something that cannot provide it.
+
+    Raised instead of silently computing first-order updates: by an inner
+    optimiser whose update is not differentiable, and when the gradient of the
+    inner loss comes back without an autograd graph although second order was
+    requested (the target or the loss contains an operation that is
+    differentiable only once).
+    """
+
+
+class InnerOptimizer(abc.ABC, Generic[S]):
+    """A differentiable optimiser over parameter dicts, as two pure functions.
+
+    ``init_state(params)`` returns the optimiser state (explicit data, never
+    stored on the optimiser) and ``step(params, grads, state)`` returns the new
+    parameters and the new state. Nothing is updated in place, so the new
+    parameters are differentiable functions of the old ones, of the gradients and
+    of any tensor hyperparameter (a learned learning rate). Whether the loop is
+    first or second order is decided by how the gradients were computed: with
+    ``create_graph=True`` they carry a graph and the update is second order;
+    without it (or detached) it is first order. :func:`~hyperfunc.inner.adapt`
+    does this for you (its ``first_order`` argument).
+
+    A parameter missing from ``grads`` (or whose gradient is ``None``) is left
+    unchanged, and so is its state, as in ``torch.optim``.
+
+    The same optimisers back the ``higher``-style front end
+    :func:`hyperfunc.higher.innerloop_ctx`.
+    """
+
+    #: Whether :meth:`step` is differentiable with respect to the gradients, so that
+    #: second-order adaptation is possible. An optimiser with a non-differentiable
+    #: update (signs, rounding, ``detach``) sets this to ``False``, and
+    #: :func:`~hyperfunc.inner.adapt` then refuses ``first_order=False`` with a
+    #: :class:`SecondOrderError`.
+    differentiable: ClassVar[bool] = True
+
+    @abc.abstractmethod
+    def init_state(self, params: Mapping[str, Tensor]) -> S:
+        """The initial optimiser state for ``params`` (one entry per parameter)."""
+
+    @abc.abstractmethod
+    def step(self, params: Mapping[str, Tensor], grads: Grads, state: S) -> tuple[dict[str, Tensor], S]:
+        """One update: ``(new_params, new_state)``; the inputs are not modified."""
+
+
+def updates(params: Mapping[str, Tensor], grads: Grads) -> Iterator[tuple[str, Tensor, Tensor]]:
+    """``(name, param, grad)`` for every parameter that has a gradient.
+
+    Raises:
+        KeyError: ``grads`` names a parameter that ``params`` does not have.
+    """
+    extra = sorted(set(grads) - set(params))
+    if extra:
+        raise KeyError(
+            f"gradients were given for {extra}, which are not among the parameters "
+            f"{sorted(params)}; pass gradients keyed by the same names as the parameters"
+        )
+    for name, p in params.items():
+        g = grads.get(name)
+        if g is not None:
+            yield name, p, g
+
+
+def check_rate(value: float | Tensor, what: str) -> None:
+    """Reject a non-finite or negative float hyperparameter (tensors are not checked: no sync)."""
+    if isinstance(value, Tensor):
+        return
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{what} must be a float or a tensor, got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")

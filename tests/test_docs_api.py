@@ -35,6 +35,7 @@ PUBLIC_MODULES = [
     "hyperfunc.methods",
     "hyperfunc.datasets",
     "hyperfunc.continual",
+    "hyperfunc.fewshot",
     "hyperfunc.inner",
     "hyperfunc.higher",
 ]
@@ -64,6 +65,11 @@ DOCTEST_MODULES = [
     "hyperfunc.continual._metrics",
     "hyperfunc.continual._hnet",
     "hyperfunc.continual._baselines",
+    "hyperfunc.fewshot",
+    "hyperfunc.fewshot._batch",
+    "hyperfunc.fewshot._episodes",
+    "hyperfunc.fewshot._rotations",
+    "hyperfunc.fewshot._sinusoid",
 ]
 
 # ``.. autoclass:: hyperfunc.ParamSpec``, ``.. py:function:: hyperfunc.tasks.get(name)``, ...

@@ -1,0 +1,43 @@
+"""Few-shot episodes: N-way K-shot samplers, Omniglot and sinusoid regression.
+
+* :class:`Episodes` samples N-way K-shot Q-query classification episodes from any
+  labelled dataset (grouped by class, or flat with labels) as an
+  :class:`EpisodeBatch` of tensors with a leading task axis;
+* :func:`load_omniglot` reads Omniglot from a local file and
+  :func:`with_rotations` adds the rotated characters as classes;
+* :class:`Sinusoid` samples MAML's sinusoid regression tasks as a
+  :class:`SinusoidBatch`.
+
+Sampling is seeded: meta-batch ``i`` of a sampler is a pure function of its seed
+and ``i``, drawn with its own generator.
+
+Two tasks are registered in :mod:`hyperfunc.tasks` through hyperfunc's own entry
+points, as a plugin's would be: ``omniglot`` (:func:`omniglot`) and ``sinusoid``
+(:class:`Sinusoid`).
+
+Examples:
+    >>> import hyperfunc as hf
+    >>> tasks = hf.tasks.get("sinusoid")(k_shot=5, batch_size=4)
+    >>> tuple(tasks.batch(0).x_support.shape)
+    (4, 5, 1)
+"""
+
+from __future__ import annotations
+
+from hyperfunc.fewshot._batch import EpisodeBatch
+from hyperfunc.fewshot._episodes import Episodes
+from hyperfunc.fewshot._omniglot import OMNIGLOT_FILE, load_omniglot
+from hyperfunc.fewshot._registered import omniglot
+from hyperfunc.fewshot._rotations import with_rotations
+from hyperfunc.fewshot._sinusoid import Sinusoid, SinusoidBatch
+
+__all__ = [
+    "Episodes",
+    "EpisodeBatch",
+    "Sinusoid",
+    "SinusoidBatch",
+    "load_omniglot",
+    "with_rotations",
+    "omniglot",
+    "OMNIGLOT_FILE",
+]

@@ -1,0 +1,65 @@
+"""Omniglot (Lake et al. 2015) at 28×28 from a local ``omniglot_28.npz``."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hyperfunc.datasets._root import data_root, find_first
+from hyperfunc.fewshot._rotations import with_rotations
+
+__all__ = ["OMNIGLOT_FILE", "load_omniglot"]
+
+#: The file :func:`load_omniglot` reads.
+OMNIGLOT_FILE = "omniglot_28.npz"
+
+_SPLITS = ("background", "evaluation")
+
+
+def load_omniglot(
+    root: str | os.PathLike[str] | None = None, split: str = "background", *, rotations: bool = False
+) -> Tensor:
+    """One Omniglot split as float32 images ``[classes, 20, 1, 28, 28]``, ink = 1, paper = 0.
+
+    Reads ``omniglot_28.npz`` (or ``omniglot/omniglot_28.npz``) under ``root``
+    (default ``$HYPERFUNC_DATA``): an ``np.savez`` archive whose key
+    ``{split}_images`` holds uint8 images ``[classes, 20 drawers, 28, 28]`` with
+    ink = 255, as in hyperfunc's shared data (28×28 area-averaged from Lake's
+    105×105 images; classes ordered by alphabet, then character).
+
+    Args:
+        root: the data directory.
+        split: ``"background"`` (964 characters of 30 alphabets, for meta-training)
+            or ``"evaluation"`` (659 characters of 20 other alphabets).
+        rotations: add each character rotated by 90°, 180° and 270° as three new
+            classes (the standard augmentation: 964 → 3,856); see
+            :func:`with_rotations` for the order.
+
+    Raises:
+        DataNotFoundError: no such file (the message lists the paths searched).
+        ValueError: an unknown split, or a file without that split.
+    """
+    if split not in _SPLITS:
+        raise ValueError(f"unknown Omniglot split {split!r}; choose 'background' or 'evaluation'")
+    base = data_root(root, "omniglot")
+    path = find_first(base, [OMNIGLOT_FILE, f"omniglot/{OMNIGLOT_FILE}"], "omniglot")
+    key = f"{split}_images"
+    with np.load(path, allow_pickle=False) as archive:
+        if key not in archive.files:
+            raise ValueError(
+                f"{str(path)!r} has no {key!r} (it has {', '.join(sorted(archive.files))}); expected "
+                f"uint8 images [classes, 20, 28, 28] under {key!r}"
+            )
+        raw = archive[key]
+    if raw.ndim != 4 or raw.dtype != np.uint8:
+        raise ValueError(
+            f"{key!r} in {str(path)!r} is {raw.dtype} {raw.shape}, expected uint8 [classes, drawers, H, W]"
+        )
+    images = torch.from_numpy(raw)[:, :, None]
+    if rotations:
+        images = with_rotations(images)  # rotate the uint8 images: 4× less memory traffic
+    return images.to(torch.float32).div_(255.0)
+

@@ -70,6 +70,10 @@ DOCTEST_MODULES = [
     "hyperfunc.fewshot._episodes",
     "hyperfunc.fewshot._rotations",
     "hyperfunc.fewshot._sinusoid",
+    "hyperfunc.fewshot._method",
+    "hyperfunc.fewshot._protonets",
+    "hyperfunc.fewshot._maml",
+    "hyperfunc.fewshot._train",
 ]
 
 # ``.. autoclass:: hyperfunc.ParamSpec``, ``.. py:function:: hyperfunc.tasks.get(name)``, ...

@@ -1,4 +1,4 @@
-"""Few-shot episodes: N-way K-shot samplers, Omniglot and sinusoid regression.
+"""Few-shot learning: N-way K-shot samplers, Omniglot, sinusoid regression and baseline methods.
 
 * :class:`Episodes` samples N-way K-shot Q-query classification episodes from any
   labelled dataset (grouped by class, or flat with labels) as an
@@ -6,7 +6,10 @@
 * :func:`load_omniglot` reads Omniglot from a local file and
   :func:`with_rotations` adds the rotated characters as classes;
 * :class:`Sinusoid` samples MAML's sinusoid regression tasks as a
-  :class:`SinusoidBatch`.
+  :class:`SinusoidBatch`;
+* the baseline methods :class:`ProtoNets` and :class:`MAML` (both
+  :class:`FewShotMethod`\\ s), trained with :func:`meta_train` and scored with
+  :func:`evaluate` (mean and 95 % interval over episodes).
 
 Sampling is seeded: meta-batch ``i`` of a sampler is a pure function of its seed
 and ``i``, drawn with its own generator.
@@ -26,10 +29,14 @@ from __future__ import annotations
 
 from hyperfunc.fewshot._batch import EpisodeBatch
 from hyperfunc.fewshot._episodes import Episodes
+from hyperfunc.fewshot._maml import MAML
+from hyperfunc.fewshot._method import LOSSES, FewShotMethod
 from hyperfunc.fewshot._omniglot import OMNIGLOT_FILE, load_omniglot
+from hyperfunc.fewshot._protonets import ProtoNets, prototypes
 from hyperfunc.fewshot._registered import omniglot
 from hyperfunc.fewshot._rotations import with_rotations
 from hyperfunc.fewshot._sinusoid import Sinusoid, SinusoidBatch
+from hyperfunc.fewshot._train import evaluate, meta_train
 
 __all__ = [
     "Episodes",
@@ -40,4 +47,11 @@ __all__ = [
     "with_rotations",
     "omniglot",
     "OMNIGLOT_FILE",
+    "FewShotMethod",
+    "ProtoNets",
+    "prototypes",
+    "MAML",
+    "LOSSES",
+    "meta_train",
+    "evaluate",
 ]

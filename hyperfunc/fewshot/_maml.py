@@ -1,0 +1,125 @@
+"""MAML (Finn et al. 2017): meta-learn an initialisation that adapts with a few gradient steps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from hyperfunc._target import Target
+from hyperfunc.fewshot._batch import EpisodeBatch
+from hyperfunc.fewshot._method import Batch, FewShotMethod
+from hyperfunc.inner import SGD, adapt_batched
+from hyperfunc.inner._base import check_rate
+
+__all__ = ["MAML"]
+
+_HEAD = """\
+the target's output has {got} features, but {what}. {fix}"""
+
+
+class MAML(FewShotMethod):
+    """MAML and first-order MAML, adapting every episode of a meta-batch in one batched call.
+
+    The meta-parameters :attr:`theta` (an ``nn.ParameterDict``, initialised from
+    ``target.init_params()`` unless ``params`` is given) are adapted to each
+    episode's support set with ``inner_steps`` steps of SGD
+    (:func:`hyperfunc.inner.adapt_batched`: vectorised over the episodes, second
+    order unless ``first_order=True``); the loss is the query loss at the adapted
+    weights, whose gradient with respect to :attr:`theta` is the meta-gradient.
+
+    Classification (``loss="cross_entropy"``) needs an N-way head: the target's
+    output size must equal the episodes' ``n_way`` (``conv4(num_classes=5)`` for
+    5-way). Regression (``loss="mse"``, e.g. :class:`~hyperfunc.fewshot.Sinusoid`
+    with an MLP 1→40→40→1) needs the output size of the targets ``y``.
+
+    Args:
+        target: the network to adapt.
+        inner_steps: SGD steps on the support set (0: no adaptation).
+        inner_lr: the inner SGD learning rate.
+        first_order: drop the second-order terms (FOMAML).
+        loss: ``"cross_entropy"`` or ``"mse"``; used in the inner and outer loops.
+        params: the initial meta-parameters; default ``target.init_params()``.
+
+    Raises:
+        SecondOrderError: (from :meth:`loss`) second order was asked for through a
+            target that cannot provide it; pass ``first_order=True``.
+
+    Examples:
+        >>> import torch, hyperfunc as hf
+        >>> from hyperfunc.fewshot import MAML, Sinusoid
+        >>> target = hf.stateless(hf.targets.mlp(1, 1, hidden=(40, 40)))
+        >>> maml = MAML(target, inner_steps=1, inner_lr=0.01, loss="mse")
+        >>> batch = Sinusoid(k_shot=10, batch_size=4).batch(0)
+        >>> loss, logs = maml.loss(batch)
+        >>> loss.backward()                            # second-order meta-gradient
+        >>> maml.theta["0/weight"].grad.shape
+        torch.Size([40, 1])
+        >>> maml.adapted(batch)["0.weight"].shape      # one adapted weight set per task
+        torch.Size([4, 40, 1])
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        inner_steps: int = 1,
+        inner_lr: float = 0.4,
+        first_order: bool = False,
+        *,
+        loss: str = "cross_entropy",
+        params: Mapping[str, Tensor] | None = None,
+    ) -> None:
+        super().__init__(target, params, loss=loss)
+        if not isinstance(inner_steps, int) or isinstance(inner_steps, bool) or inner_steps < 0:
+            raise ValueError(f"inner_steps must be an int >= 0, got {inner_steps!r}")
+        check_rate(inner_lr, "inner_lr")
+        self.inner_steps, self.inner_lr, self.first_order = inner_steps, float(inner_lr), bool(first_order)
+        self._out_sizes: dict[tuple[int, ...], int] = {}
+
+    def describe(self) -> dict[str, Any]:
+        """Hyperparameters for a results file."""
+        return {
+            "inner_steps": self.inner_steps, "inner_lr": self.inner_lr,
+            "first_order": self.first_order, "loss": self.loss_name,
+        }
+
+    def _inner_loss(self, pred: Tensor, y: Tensor) -> Tensor:
+        if self.regression:
+            return torch.nn.functional.mse_loss(pred, y)
+        return torch.nn.functional.cross_entropy(pred, y)
+
+    def _check_head(self, batch: Batch) -> None:
+        """Check the target's output size against ``n_way`` (or ``y``), once per example shape."""
+        shape = tuple(batch.x_support.shape[2:])
+        if shape not in self._out_sizes:
+            with torch.no_grad():
+                out = self.target({n: p.detach() for n, p in self.weights().items()}, batch.x_support[0])
+            self._out_sizes[shape] = int(out.shape[-1])
+        got = self._out_sizes[shape]
+        if isinstance(batch, EpisodeBatch) and not self.regression and got != batch.n_way:
+            raise ValueError(_HEAD.format(
+                got=got, what=f"the episodes are {batch.n_way}-way",
+                fix=f"Build the target with {batch.n_way} outputs (e.g. conv4(num_classes="
+                    f"{batch.n_way})), or sample {got}-way episodes.",
+            ))
+        if self.regression and got != batch.y_query.shape[-1]:
+            raise ValueError(_HEAD.format(
+                got=got, what=f"the regression targets y have {batch.y_query.shape[-1]}",
+                fix="Give the target one output per target value (out_features=y.shape[-1]).",
+            ))
+
+    def adapted(self, batch: Batch) -> dict[str, Tensor]:
+        """The weights adapted to each episode's support set, every tensor ``[B, ...]``."""
+        self.check_batch(batch)
+        self._check_head(batch)
+        return adapt_batched(
+            self.target, self.weights(), self._inner_loss, batch.x_support, batch.y_support,
+            optimizer=SGD(lr=self.inner_lr), steps=self.inner_steps, first_order=self.first_order,
+        )
+
+    def predict(self, batch: Batch) -> Tensor:
+        """Query predictions ``[B, n_query, out]`` at the adapted weights (logits, or values)."""
+        out: Tensor = self.target.batched(self.adapted(batch), batch.x_query)
+        return out

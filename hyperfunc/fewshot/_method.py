@@ -1,0 +1,148 @@
+"""The interface every few-shot method implements: a query loss and per-episode scores."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from hyperfunc._target import Target
+from hyperfunc.fewshot._batch import EpisodeBatch
+from hyperfunc.fewshot._sinusoid import SinusoidBatch
+
+__all__ = ["FewShotMethod", "Batch", "LOSSES", "check_loss"]
+
+#: A meta-batch: classification episodes or regression tasks (same four tensor fields).
+Batch = EpisodeBatch | SinusoidBatch
+
+#: Query losses a method can be trained with: classification or regression.
+LOSSES = ("cross_entropy", "mse")
+
+# nn.ParameterDict keys may not contain "."; parameter names such as "0.weight" do.
+_SEP = "/"
+
+
+def check_loss(loss: object) -> str:
+    """``loss`` if it is one of :data:`LOSSES`, else a ``ValueError`` naming the choices."""
+    if loss in LOSSES:
+        return str(loss)
+    close = difflib.get_close_matches(str(loss), LOSSES, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValueError(
+        f"unknown loss {loss!r}: choose 'cross_entropy' (N-way classification, EpisodeBatch) or "
+        f"'mse' (regression, e.g. SinusoidBatch){hint}"
+    )
+
+
+class FewShotMethod(nn.Module):
+    """Base class of few-shot methods: all trainable state is in this module.
+
+    A method reads a meta-batch (an :class:`~hyperfunc.fewshot.EpisodeBatch` or,
+    for regression, a :class:`~hyperfunc.fewshot.SinusoidBatch`), uses each
+    episode's support set, and predicts its query set. Subclasses implement
+    :meth:`predict`; :meth:`loss` and :meth:`accuracy` follow from it. The
+    target's weights are held in :attr:`theta`, an ``nn.ParameterDict`` (keys are
+    the parameter names with ``"."`` written as ``"/"``); :meth:`weights` returns
+    them under their real names. Train with
+    :func:`~hyperfunc.fewshot.meta_train`, score with
+    :func:`~hyperfunc.fewshot.evaluate`.
+
+    Args:
+        target: the stateless target network (the backbone).
+        params: its initial weights; default ``target.init_params()``.
+        loss: ``"cross_entropy"`` (classification) or ``"mse"`` (regression).
+
+    Examples:
+        A method that predicts uniform logits scores chance, and its loss is ``log N``:
+
+        >>> import torch, hyperfunc as hf
+        >>> from hyperfunc.fewshot import Episodes, FewShotMethod
+        >>> class Uniform(FewShotMethod):
+        ...     def predict(self, batch):
+        ...         return torch.zeros(*batch.y_query.shape, batch.n_way)
+        >>> method = Uniform(hf.stateless(torch.nn.Linear(8, 4)))
+        >>> batch = Episodes(torch.randn(10, 6, 8), n_way=4, k_shot=1, q_query=2, batch_size=3).batch(0)
+        >>> loss, logs = method.loss(batch)
+        >>> round(logs["loss"], 4), method.accuracy(batch).tolist()     # log 4; argmax picks class 0
+        (1.3863, [0.25, 0.25, 0.25])
+        >>> method.weights().keys(), list(method.theta.keys())
+        (dict_keys(['weight', 'bias']), ['weight', 'bias'])
+    """
+
+    family: ClassVar[str] = "fewshot"
+
+    def __init__(
+        self, target: Target, params: Mapping[str, Tensor] | None = None, *, loss: str = "cross_entropy"
+    ) -> None:
+        super().__init__()
+        if not isinstance(target, Target):
+            raise TypeError(
+                f"target must be a hyperfunc Target, got {type(target).__name__}; wrap the module with "
+                "hyperfunc.stateless(module)"
+            )
+        self.target = target
+        self.loss_name = check_loss(loss)
+        init = target.init_params() if params is None else params
+        target.spec.validate(init, batch_shape=())
+        self.theta = nn.ParameterDict()  # filled one by one: from a plain dict it would sort the keys
+        for n, p in init.items():
+            self.theta[n.replace(".", _SEP)] = nn.Parameter(p.detach().clone())
+
+    @property
+    def regression(self) -> bool:
+        """Whether the method regresses (``loss="mse"``) rather than classifies."""
+        return self.loss_name == "mse"
+
+    def weights(self) -> dict[str, Tensor]:
+        """The target weights (the parameters in :attr:`theta`) under their real names."""
+        return {n.replace(_SEP, "."): p for n, p in self.theta.items()}
+
+    def predict(self, batch: Batch) -> Tensor:
+        """Query predictions ``[B, n_query, ...]``: logits ``[B, N*Q, n_way]``, or regression outputs."""
+        raise NotImplementedError
+
+    def check_batch(self, batch: object) -> None:
+        """Raise ``TypeError`` unless ``batch`` fits the method's loss (classes or real targets)."""
+        if self.regression:
+            if not isinstance(batch, (SinusoidBatch, EpisodeBatch)) or not batch.y_query.is_floating_point():
+                raise TypeError(
+                    f"{type(self).__name__} with loss='mse' needs a regression batch with real-valued "
+                    f"targets (a SinusoidBatch), got {type(batch).__name__}; for N-way episodes use "
+                    "loss='cross_entropy'"
+                )
+        elif not isinstance(batch, EpisodeBatch):
+            raise TypeError(
+                f"{type(self).__name__} with loss='cross_entropy' needs an EpisodeBatch of N-way "
+                f"episodes, got {type(batch).__name__}; for regression tasks use loss='mse'"
+            )
+
+    def loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
+        """The mean query loss over the meta-batch, and numbers to log.
+
+        Every episode has the same number of queries, so the mean over all query
+        examples is the mean over episodes of each episode's mean loss.
+        """
+        pred = self.predict(batch)
+        if self.regression:
+            loss = torch.nn.functional.mse_loss(pred, batch.y_query)
+            return loss, {"loss": float(loss.detach())}
+        y = batch.y_query
+        loss = torch.nn.functional.cross_entropy(pred.flatten(0, 1), y.flatten())
+        acc = (pred.detach().argmax(-1) == y).float().mean()
+        return loss, {"loss": float(loss.detach()), "accuracy": float(acc)}
+
+    def accuracy(self, batch: Batch) -> Tensor:
+        """Per-episode query scores ``[B]``, without a graph.
+
+        For classification, the fraction of each episode's queries classified
+        correctly; for regression (``loss="mse"``), each episode's query mean
+        squared error instead (lower is better).
+        """
+        with torch.no_grad():
+            pred = self.predict(batch)
+        if self.regression:
+            return (pred - batch.y_query).pow(2).flatten(1).mean(1)
+        return (pred.argmax(-1) == batch.y_query).float().mean(1)

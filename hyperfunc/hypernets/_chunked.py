@@ -80,8 +80,6 @@ class Chunked(HyperNetwork):
 
     chunk_scale: Tensor
 
-    _penalty_weight: Tensor | None = None
-
     def features(self, z: Tensor) -> Tensor:
         """The trunk's outputs ``[..., num_chunks, hidden[-1]]`` for every chunk."""
         batch = z.shape[:-1]
@@ -122,14 +120,12 @@ class Chunked(HyperNetwork):
         # The head runs on the two parts separately: slicing one big output would
         # cost two zero-filled full-size gradients in the backward pass.
         flat = torch.addcmul(self.offset, self.scale, self._raw_from_head(self.head(feats[0])))
-        weight = self._penalty_weight
-        if weight is None or weight.device != flat.device or weight.dtype != flat.dtype:
-            pad = self.num_chunks * self.chunk_size - self.spec.size
-            per = torch.nn.functional.pad(self.scale.pow(2), (0, pad)).view(self.num_chunks, -1)
-            weight = (per * self.chunk_scale.pow(2)).sqrt().to(flat)
-            self._penalty_weight = weight  # buffers are fixed: computed once
+        # √w = scale · chunk_scale per head output, 0 on the last chunk's padding; derived
+        # from the buffers on each call (one pass over |θ|), so never stale after load_state_dict
+        pad = self.num_chunks * self.chunk_size - self.spec.size
+        root = torch.nn.functional.pad(self.scale, (0, pad)).view(self.num_chunks, -1) * self.chunk_scale
         penalty: Tensor = _HeadPenalty.apply(  # type: ignore[no-untyped-call]
-            feats[1:], self.head.weight, self.head.bias, reference, weight
+            feats[1:], self.head.weight, self.head.bias, reference, root
         )
         return flat, penalty / len(z_old)
 

@@ -64,13 +64,10 @@ def make(tasks: int) -> tuple[Callable[[], list[torch.Tensor]], Callable[[], lis
     return ours, theirs
 
 
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(1000 * (time.perf_counter() - t0))
-    return statistics.median(times)
+def ms(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return 1000 * (time.perf_counter() - t0)
 
 
 def main() -> int:
@@ -103,8 +100,8 @@ def main() -> int:
             fn()
         t_ours, t_theirs = [], []
         for _ in range(reps):  # interleaved
-            t_ours.append(median_ms(ours, 1))
-            t_theirs.append(median_ms(theirs, 1))
+            t_ours.append(ms(ours))
+            t_theirs.append(ms(theirs))
         mo, mt = statistics.median(t_ours), statistics.median(t_theirs)
         ok &= mt / mo >= goal
         lines.append(f"| {tasks} | {mo:.1f} | {mt:.1f} | {mt / mo:.1f}× | ≥ {goal:g}× | {diff:.1e} |")

@@ -125,17 +125,17 @@ class HNET(ContinualMethod):
             return out
         return self.target.spec.flatten(self.hnet(z))
 
-    def _old_ids(self, t: int) -> Tensor:
+    def _old_ids(self, t: int) -> Tensor | None:
+        """Earlier tasks to regularise now: ``None`` for all of them, else a random subset."""
         if self.reg_subset is None or self.reg_subset >= t:
-            return torch.arange(t)
+            return None
         return torch.randperm(t)[: self.reg_subset]
 
     def _old(self, t: int) -> tuple[Tensor, Tensor]:
         """Earlier tasks' embeddings (detached) and stored outputs to regularise now."""
-        emb = self.embeddings.weight.detach()
-        if self.reg_subset is None or self.reg_subset >= t:  # all: no gather copies
+        emb, ids = self.embeddings.weight.detach(), self._old_ids(t)
+        if ids is None:  # all of them: slices, no gather copies
             return emb[:t], self.old_outputs[:t]
-        ids = self._old_ids(t)
         return emb[ids], self.old_outputs[ids]
 
     def loss(self, t: int, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
@@ -158,7 +158,7 @@ class HNET(ContinualMethod):
             params = self.hnet(emb[t])
             ids = self._old_ids(t)
             terms = []  # hypnettorch's way: one call per task, differences per tensor
-            for j in ids.tolist():
+            for j in range(t) if ids is None else ids.tolist():
                 gen, stored = self.hnet(emb[j].detach()), spec.unflatten(self.old_outputs[j])
                 terms.append(torch.stack([(gen[k] - stored[k]).pow(2).sum() for k in gen]).sum())
             reg = torch.stack(terms).mean()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -96,3 +97,29 @@ def assert_unchanged(m: nn.Module, before: dict[str, object]) -> None:
         assert after[key] == before[key], key
     for k, v in before["state"].items():  # type: ignore[attr-defined]
         assert torch.equal(after["state"][k], v), k  # type: ignore[index]
+
+
+class _Square(torch.autograd.Function):
+    """x² with a backward that is not differentiable again."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return 2 * x * g
+
+
+class OnceDifferentiable(nn.Module):
+    """A Linear(1, 1) followed by a square whose backward cannot be differentiated again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(1, 1).to(DTYPE)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _Square.apply(self.lin(x))  # type: ignore[no-any-return]

@@ -11,7 +11,19 @@ from torch import Tensor, nn
 import hyperfunc as hf
 from hyperfunc.inner import SGD, Adam, InnerOptimizer, MetaSGD, SecondOrderError, adapt, adapt_batched
 
-from ._helpers import DTYPE, PROBLEMS, ce, conv, images, leaves, max_err, mlp, mse, sinusoid
+from ._helpers import (
+    DTYPE,
+    PROBLEMS,
+    OnceDifferentiable,
+    ce,
+    conv,
+    images,
+    leaves,
+    max_err,
+    mlp,
+    mse,
+    sinusoid,
+)
 
 
 def test_second_order_sgd_matches_hand_unrolled_loop() -> None:
@@ -135,32 +147,8 @@ def test_adapt_accepts_any_function_of_params() -> None:
 
 
 # ------------------------------------------------------------ second order
-class _Square(torch.autograd.Function):
-    """x² with a backward that is not differentiable again."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, g: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors
-        return 2 * x * g
-
-
-class _OnceDifferentiable(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = nn.Linear(1, 1).to(DTYPE)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _Square.apply(self.lin(x))  # type: ignore[no-any-return]
-
-
 def test_second_order_through_a_once_differentiable_target_raises() -> None:
-    net = _OnceDifferentiable()
+    net = OnceDifferentiable()
     target = hf.stateless(net)
     x, y = sinusoid()
     with pytest.raises(SecondOrderError, match=r"(?s)once_differentiable.*first_order=True"):

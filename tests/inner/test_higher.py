@@ -14,7 +14,18 @@ import hyperfunc as hf
 import hyperfunc.higher as hh
 from hyperfunc.inner import SGD, Adam, SecondOrderError, adapt
 
-from ._helpers import DTYPE, PROBLEMS, assert_unchanged, leaves, max_err, mlp, mse, sinusoid, snapshot
+from ._helpers import (
+    DTYPE,
+    PROBLEMS,
+    OnceDifferentiable,
+    assert_unchanged,
+    leaves,
+    max_err,
+    mlp,
+    mse,
+    sinusoid,
+    snapshot,
+)
 
 # Meta-gradients must agree with higher within 1e-5 (the bar); in float64 they agree
 # to ~1e-15, so the tests use a tighter bound that still leaves room for summation order.
@@ -327,30 +338,8 @@ def test_bad_arguments() -> None:
             diffopt.step(mse(fmodel(x), y), override={"momentum": [0.5]})
 
 
-class _OnceDifferentiableSquare(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        return x * x
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, g: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors
-        return 2 * x * g
-
-
-class _Once(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = nn.Linear(1, 1).to(DTYPE)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return _OnceDifferentiableSquare.apply(self.lin(x))  # type: ignore[no-any-return]
-
-
 def test_second_order_through_a_once_differentiable_model_raises() -> None:
-    model = _Once()
+    model = OnceDifferentiable()
     x, y = sinusoid()
     with hh.innerloop_ctx(model, torch.optim.SGD(model.parameters(), lr=0.01)) as (fmodel, diffopt):
         with pytest.raises(SecondOrderError, match="track_higher_grads=False"):

@@ -66,9 +66,11 @@ def add_run_parser(sub: Any) -> None:
     """Add the ``run`` sub-command to an argparse sub-parser collection."""
     p = sub.add_parser(
         "run",
-        help="train a method on a task stream (default: HNET on split digits, ~1 min)",
-        description="Train a continual-learning method on a task stream and measure forgetting. "
-        "Method, tasks and target are names from the registries (see `hyperfunc list`).",
+        help="train a method on tasks (default: HNET on split digits, ~1 min)",
+        description="Train a method and measure it: a continual-learning method on a task stream "
+        "(accuracy matrix, forgetting), or a few-shot method on an episode sampler (meta-training, "
+        "then mean ± 95 %% interval over test episodes). Method, tasks and target are names from "
+        "the registries (see `hyperfunc list`).",
     )
     p.add_argument("--method", default="hnet", help="registered method (default hnet)")
     p.add_argument("--tasks", default="split-digits", help="registered task stream (default split-digits)")
@@ -92,11 +94,25 @@ def add_run_parser(sub: Any) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="task-stream argument (e.g. num_tasks=5); repeatable",
+        help="task argument (e.g. num_tasks=5, or n_way=5 k_shot=1); repeatable",
+    )
+    p.add_argument(
+        "--test-task-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="few-shot: task argument for the test sampler only (e.g. q_query=15); repeatable",
     )
     p.add_argument("--data", default=None, help="data directory (default: $HYPERFUNC_DATA)")
-    p.add_argument("--steps", type=int, default=500, help="optimiser steps per task (default 500)")
-    p.add_argument("--batch-size", type=int, default=64, help="minibatch size (default 64)")
+    p.add_argument("--steps", type=int, default=500,
+                   help="optimiser steps per task (continual) or meta-training steps (few-shot); default 500")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="minibatch size (continual, default 64) or episodes per meta-batch "
+                   "(few-shot, default: the task's)")
+    p.add_argument("--test-episodes", type=int, default=600,
+                   help="few-shot: test episodes to score (default 600)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                   help="few-shot: stop meta-training after this many minutes (default: none)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="learning rate over each task (default constant)")
@@ -118,8 +134,12 @@ def run_command(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     method_cls = hyperfunc.methods.get(args.method)
     family = getattr(method_cls, "family", None)
+    if family == "fewshot":
+        from hyperfunc.fewshot._command import run_fewshot_command
+
+        return run_fewshot_command(args, method_cls)
     if family != "continual":
-        raise ValueError(f"method {args.method!r} (family {family!r}) can't be run on a task stream yet")
+        raise ValueError(f"method {args.method!r} (family {family!r}) can't be run by `hyperfunc run`")
     method_args = parse_assignments(args.method_arg, "--method-arg")
     target_args = parse_assignments(args.target_arg, "--target-arg")
     task_args = parse_assignments(args.task_arg, "--task-arg")
@@ -132,8 +152,8 @@ def run_command(args: argparse.Namespace) -> int:
     target = stateless(module)
     method = method_cls(target, stream.num_tasks, **method_args)
     out = Path(args.out or f"runs/{args.method}-{args.tasks}-seed{args.seed}")
-    config = RunConfig(steps_per_task=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                       lr_schedule=args.lr_schedule, device=args.device)
+    config = RunConfig(steps_per_task=args.steps, batch_size=args.batch_size or 64, lr=args.lr,
+                       seed=args.seed, lr_schedule=args.lr_schedule, device=args.device)
     identity = {
         "method_name": args.method,
         "target_name": args.target,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,23 +16,20 @@ import torch
 from torch import Tensor
 
 from hyperfunc._progress import progress
+from hyperfunc._rundir import (
+    CHECKPOINT,
+    RESULTS,
+    CheckpointMismatchError,
+    RunDirectoryError,
+    atomic_save,
+    check_identity,
+    prepare_out,
+)
 from hyperfunc.continual._method import ContinualMethod
 from hyperfunc.continual._metrics import AccuracyMatrix
 from hyperfunc.continual._streams import TaskStream
 
 __all__ = ["RunConfig", "RunResult", "run_continual", "RunDirectoryError", "CheckpointMismatchError"]
-
-CHECKPOINT = "checkpoint.pt"
-RESULTS = "results.json"
-
-
-class RunDirectoryError(FileExistsError):
-    """``out`` already holds a run and neither resume nor overwrite was asked for."""
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint was written by another method, target, task stream or configuration."""
-
 
 @attrs.frozen
 class RunConfig:
@@ -117,45 +112,6 @@ def _class_incremental(
     return correct / max(1, total)
 
 
-def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
-    if resume and overwrite:
-        raise ValueError("choose either resume or overwrite, not both")
-    if out.exists() and any(out.iterdir()):
-        ours = (out / CHECKPOINT).exists() or (out / RESULTS).exists()
-        if resume:
-            if not (out / CHECKPOINT).exists():
-                raise FileNotFoundError(f"nothing to resume: {out / CHECKPOINT} does not exist")
-            return
-        if not overwrite:
-            raise RunDirectoryError(
-                f"{str(out)!r} already holds a run; pass --resume to continue it, --overwrite to "
-                "replace it, or choose another --out"
-            )
-        if not ours:
-            raise RunDirectoryError(
-                f"refusing to overwrite {str(out)!r}: it is not empty and does not look like a "
-                "hyperfunc run (no checkpoint.pt or results.json)"
-            )
-        shutil.rmtree(out)
-    elif resume:
-        raise FileNotFoundError(f"nothing to resume: {out / CHECKPOINT} does not exist")
-    out.mkdir(parents=True, exist_ok=True)
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        if path.suffix == ".json":
-            Path(tmp).write_text(json.dumps(obj, indent=2))
-        else:
-            torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run_continual(
     method: ContinualMethod,
     stream: TaskStream,
@@ -204,7 +160,7 @@ def run_continual(
     ident = json.loads(json.dumps(ident, default=str))
     path = Path(out) if out is not None else None
     if path is not None:
-        _prepare_out(path, resume, overwrite)
+        prepare_out(path, resume, overwrite)
     torch.manual_seed(config.seed)
     matrix = AccuracyMatrix(stream.num_tasks)
     cil: list[float] = []
@@ -212,14 +168,7 @@ def run_continual(
     start = 0
     if path is not None and resume:
         ckpt = torch.load(path / CHECKPOINT, weights_only=False)
-        if ckpt.get("identity") != ident:
-            theirs = ckpt.get("identity", {})
-            diff = sorted(k for k in {*ident, *theirs} if ident.get(k) != theirs.get(k))
-            raise CheckpointMismatchError(
-                f"the checkpoint in {str(path)!r} is from another run (differs in {diff}: "
-                f"checkpoint {[theirs.get(k) for k in diff]} vs now {[ident.get(k) for k in diff]}); "
-                "resume with the same method, target, tasks and settings, or use a new --out"
-            )
+        check_identity(ckpt, ident, path)
         method.load_state_dict(ckpt["state"])
         matrix = AccuracyMatrix(stream.num_tasks, np.array(ckpt["R"], dtype=float))
         cil, times, start = list(ckpt["class_incremental"]), list(ckpt["seconds"]), ckpt["completed"]
@@ -272,7 +221,7 @@ def run_continual(
                 + f"  (mean {100 * float(np.mean(row)):.2f} %{extra}, {times[-1]:.1f} s)"
             )
         if path is not None:
-            _atomic_save(
+            atomic_save(
                 {
                     "format": 1,
                     "identity": ident,
@@ -301,7 +250,7 @@ def run_continual(
         if cil:
             print(f"class-incremental accuracy (task inferred by entropy): {100 * cil[-1]:.2f} %")
     if path is not None:
-        _atomic_save(summary, path / RESULTS)
+        atomic_save(summary, path / RESULTS)
         from hyperfunc.continual._plot import plot_matrix
 
         png = plot_matrix(matrix, path / "accuracy.png", title=f"{ident['method']} on {stream.name}")

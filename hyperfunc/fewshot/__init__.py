@@ -7,9 +7,12 @@
   :func:`with_rotations` adds the rotated characters as classes;
 * :class:`Sinusoid` samples MAML's sinusoid regression tasks as a
   :class:`SinusoidBatch`;
-* the baseline methods :class:`ProtoNets` and :class:`MAML` (both
-  :class:`FewShotMethod`\\ s), trained with :func:`meta_train` and scored with
-  :func:`evaluate` (mean and 95 % interval over episodes).
+* the hypernetwork methods :class:`HyperMAML` (a generated update of the
+  classifier head replaces MAML's inner steps) and :class:`HyperShot` (a
+  classifier generated from the support kernel matrix), and the baselines
+  :class:`ProtoNets` and :class:`MAML` (all :class:`FewShotMethod`\\ s), trained
+  with :func:`meta_train` and scored with :func:`evaluate` (mean and 95 %
+  interval over episodes).
 
 Sampling is seeded: meta-batch ``i`` of a sampler is a pure function of its seed
 and ``i``, drawn with its own generator.
@@ -29,12 +32,15 @@ from __future__ import annotations
 
 from hyperfunc.fewshot._batch import EpisodeBatch
 from hyperfunc.fewshot._episodes import Episodes
+from hyperfunc.fewshot._hypermaml import HyperMAML
+from hyperfunc.fewshot._hypershot import KERNELS, HyperShot, kernel_matrix
 from hyperfunc.fewshot._maml import MAML
-from hyperfunc.fewshot._method import LOSSES, FewShotMethod
+from hyperfunc.fewshot._method import LOSSES, FewShotMethod, feature_size
 from hyperfunc.fewshot._omniglot import OMNIGLOT_FILE, load_omniglot
 from hyperfunc.fewshot._protonets import ProtoNets, prototypes
 from hyperfunc.fewshot._registered import omniglot
 from hyperfunc.fewshot._rotations import with_rotations
+from hyperfunc.fewshot._runner import FewShotConfig, run_fewshot
 from hyperfunc.fewshot._sinusoid import Sinusoid, SinusoidBatch
 from hyperfunc.fewshot._train import evaluate, meta_train
 
@@ -52,6 +58,13 @@ __all__ = [
     "prototypes",
     "MAML",
     "LOSSES",
+    "HyperMAML",
+    "HyperShot",
+    "KERNELS",
+    "kernel_matrix",
+    "feature_size",
+    "FewShotConfig",
+    "run_fewshot",
     "meta_train",
     "evaluate",
 ]

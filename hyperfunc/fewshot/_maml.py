@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -60,6 +60,8 @@ class MAML(FewShotMethod):
         >>> maml.adapted(batch)["0.weight"].shape      # one adapted weight set per task
         torch.Size([4, 40, 1])
     """
+
+    backbone_output: ClassVar[str] = "classes"
 
     def __init__(
         self,

@@ -13,7 +13,9 @@ from hyperfunc._target import Target
 from hyperfunc.fewshot._batch import EpisodeBatch
 from hyperfunc.fewshot._sinusoid import SinusoidBatch
 
-__all__ = ["FewShotMethod", "Batch", "LOSSES", "check_loss"]
+__all__ = [
+    "FewShotMethod", "Batch", "LOSSES", "check_loss", "check_episode_shape", "by_label", "feature_size",
+]
 
 #: A meta-batch: classification episodes or regression tasks (same four tensor fields).
 Batch = EpisodeBatch | SinusoidBatch
@@ -73,6 +75,8 @@ class FewShotMethod(nn.Module):
     """
 
     family: ClassVar[str] = "fewshot"
+    #: What `hyperfunc run` builds the target to output: "features" (a backbone) or "classes" (N-way logits).
+    backbone_output: ClassVar[str] = "features"
 
     def __init__(
         self, target: Target, params: Mapping[str, Tensor] | None = None, *, loss: str = "cross_entropy"
@@ -99,6 +103,16 @@ class FewShotMethod(nn.Module):
     def weights(self) -> dict[str, Tensor]:
         """The target weights (the parameters in :attr:`theta`) under their real names."""
         return {n.replace(_SEP, "."): p for n, p in self.theta.items()}
+
+    def embed(self, x: Tensor) -> Tensor:
+        """Flattened target outputs ``[B, n, D]`` of inputs ``[B, n, ...]``, in one call (shared weights).
+
+        With batch norm in training mode its statistics are taken over all ``B·n``
+        inputs (the support and query sets of the whole meta-batch, when they are
+        passed together).
+        """
+        out: Tensor = self.target(self.weights(), x.flatten(0, 1))
+        return out.reshape(x.shape[0], x.shape[1], -1)
 
     def predict(self, batch: Batch) -> Tensor:
         """Query predictions ``[B, n_query, ...]``: logits ``[B, N*Q, n_way]``, or regression outputs."""
@@ -146,3 +160,44 @@ class FewShotMethod(nn.Module):
         if self.regression:
             return (pred - batch.y_query).pow(2).flatten(1).mean(1)
         return (pred.argmax(-1) == batch.y_query).float().mean(1)
+
+
+def check_episode_shape(method: str, batch: EpisodeBatch, n_way: int, k_shot: int) -> None:
+    """Raise ``ValueError`` unless ``batch`` has ``n_way`` classes with ``k_shot`` support examples each."""
+    n_s = batch.y_support.shape[1]
+    if batch.n_way != n_way or n_s != n_way * k_shot:
+        raise ValueError(
+            f"{method} was built for {n_way}-way {k_shot}-shot episodes (its hypernetwork reads "
+            f"{n_way * k_shot} support examples), but the batch is {batch.n_way}-way with {n_s} support "
+            f"examples; sample {n_way}-way {k_shot}-shot episodes or build the method with "
+            f"n_way={batch.n_way}, k_shot={n_s // max(batch.n_way, 1)}"
+        )
+    counts = torch.nn.functional.one_hot(batch.y_support, batch.n_way).sum(1)
+    if bool((counts != k_shot).any()):
+        raise ValueError(
+            f"{method} needs exactly k_shot={k_shot} support examples of every class in every episode; "
+            f"got per-class counts {counts[(counts != k_shot).any(1)][0].tolist()} in some episode"
+        )
+
+
+def by_label(values: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """``values [B, n, ...]`` and ``labels [B, n]`` reordered so each episode's labels ascend (stable)."""
+    order = labels.argsort(dim=1, stable=True)
+    idx = order.reshape(*order.shape, *([1] * (values.dim() - 2))).expand_as(values)
+    return values.gather(1, idx), labels.gather(1, order)
+
+
+def feature_size(target: Target, example_shape: tuple[int, ...] | list[int]) -> int:
+    """The size of ``target``'s flattened output for one example of ``example_shape``.
+
+    Examples:
+        >>> import hyperfunc as hf
+        >>> from hyperfunc.fewshot import feature_size
+        >>> feature_size(hf.stateless(hf.targets.conv4(num_classes=0)), (1, 28, 28))
+        64
+    """
+    with torch.no_grad():
+        params = target.init_params(generator=torch.Generator().manual_seed(0))  # global RNG untouched
+        x = torch.zeros(2, *example_shape, dtype=next(iter(params.values())).dtype)
+        out: Tensor = target(params, x)
+    return int(out[0].numel())

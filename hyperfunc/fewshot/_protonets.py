@@ -81,11 +81,6 @@ class ProtoNets(FewShotMethod):
     def __init__(self, target: Target, params: Mapping[str, Tensor] | None = None) -> None:
         super().__init__(target, params, loss="cross_entropy")
 
-    def embed(self, x: Tensor) -> Tensor:
-        """Embeddings ``[B, n, D]`` of inputs ``[B, n, ...]``, in one call with shared weights."""
-        out: Tensor = self.target(self.weights(), x.flatten(0, 1))
-        return out.reshape(x.shape[0], x.shape[1], -1)
-
     def predict(self, batch: Batch) -> Tensor:
         """Logits ``[B, N*Q, N]``: minus squared distances of query embeddings to the prototypes."""
         self.check_batch(batch)

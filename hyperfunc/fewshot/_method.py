@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -94,6 +94,10 @@ class FewShotMethod(nn.Module):
         self.theta = nn.ParameterDict()  # filled one by one: from a plain dict it would sort the keys
         for n, p in init.items():
             self.theta[n.replace(".", _SEP)] = nn.Parameter(p.detach().clone())
+
+    def describe(self) -> dict[str, Any]:
+        """Hyperparameters for a results file (subclasses add theirs)."""
+        return {"loss": self.loss_name}
 
     @property
     def regression(self) -> bool:

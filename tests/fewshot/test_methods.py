@@ -8,7 +8,6 @@ import higher
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 
 import hyperfunc as hf
 from hyperfunc.fewshot import (
@@ -22,21 +21,7 @@ from hyperfunc.fewshot import (
     prototypes,
 )
 from hyperfunc.inner import SGD, adapt
-
-
-def _episodes(
-    n_way: int = 4, k_shot: int = 2, q_query: int = 3, batch_size: int = 3, dim: int = 8
-) -> EpisodeBatch:
-    data = torch.randn(12, k_shot + q_query + 2, dim, generator=torch.Generator().manual_seed(1))
-    return Episodes(data, n_way=n_way, k_shot=k_shot, q_query=q_query, batch_size=batch_size, seed=3).batch(0)
-
-
-def _clusters(seed: int = 0) -> Tensor:
-    """60 classes × 20 examples: 4 informative dims (class mean + small noise), 12 loud nuisance dims."""
-    g = torch.Generator().manual_seed(seed)
-    means = torch.randn(60, 1, 4, generator=g)
-    informative = means + 0.3 * torch.randn(60, 20, 4, generator=g)
-    return torch.cat([informative, 3.0 * torch.randn(60, 20, 12, generator=g)], -1)
+from ._helpers import _clusters, _episodes
 
 
 # ------------------------------------------------------------------------------- ProtoNets

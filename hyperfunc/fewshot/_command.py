@@ -31,9 +31,10 @@ def _sampler(factory: Callable[..., Any], args: argparse.Namespace, extra: dict[
         kw["root"] = args.data
     if _accepts(factory, "split"):
         kw["split"] = "evaluation" if test else "background"
-    if args.batch_size is not None:
+    if args.batch_size is not None and _accepts(factory, "batch_size"):
         kw["batch_size"] = args.batch_size
-    kw["seed"] = args.seed + (10_000 if test else 0)  # test episodes never repeat training ones
+    if _accepts(factory, "seed"):
+        kw["seed"] = args.seed + (10_000 if test else 0)  # test episodes never repeat training ones
     kw.update(extra)
     return factory(**kw)
 

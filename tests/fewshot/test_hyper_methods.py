@@ -107,7 +107,8 @@ def test_hypermaml_warmup_step_equals_autograd_maml_step(loss: str) -> None:
         feats = method.target(w, batch.x_support[b]).detach()
         theta = {n: p.detach().clone().requires_grad_() for n, p in method.head_params.items()}
         out = feats @ theta["weight"].T + theta["bias"]
-        inner = F.mse_loss(out, batch.y_support[b]) if loss == "mse" else F.cross_entropy(out, batch.y_support[b])
+        fn = F.mse_loss if loss == "mse" else F.cross_entropy
+        inner = fn(out, batch.y_support[b])
         grads = torch.autograd.grad(inner, list(theta.values()))
         for (n, p), g in zip(theta.items(), grads):
             torch.testing.assert_close(head[n][b], p - 0.3 * g, rtol=1e-5, atol=1e-6)

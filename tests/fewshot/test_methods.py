@@ -21,6 +21,7 @@ from hyperfunc.fewshot import (
     prototypes,
 )
 from hyperfunc.inner import SGD, adapt
+
 from ._helpers import _clusters, _episodes
 
 

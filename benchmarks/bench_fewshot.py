@@ -68,6 +68,15 @@ for _k in (5, 10):
 CONFIGS["omniglot-5w1s-hypermaml-warmup"] = {
     **CONFIGS["omniglot-5w1s-hypermaml"], "args": {"warmup_steps": 1000, "inner_lr": 0.4},
 }
+# variants at the same budget: support-set loss, a higher cosine-decayed learning rate, a wider hypernetwork
+_H = CONFIGS["omniglot-5w1s-hypermaml"]
+CONFIGS["omniglot-5w1s-hypermaml-sl"] = {**_H, "args": {"support_loss": True}}
+CONFIGS["omniglot-5w1s-hypermaml-cos3"] = {**_H, "lr": 3e-3, "schedule": "cosine"}
+CONFIGS["omniglot-5w1s-hypermaml-sl-cos3"] = {**_H, "args": {"support_loss": True}, "lr": 3e-3,
+                                              "schedule": "cosine"}
+CONFIGS["omniglot-5w1s-hypermaml-wide"] = {**_H, "args": {"hidden": [512, 512]}}
+CONFIGS["omniglot-5w1s-hypermaml-warmup-sl"] = {**_H, "args": {"warmup_steps": 1000, "inner_lr": 0.4,
+                                                               "support_loss": True}}
 CONFIGS["quick"] = {
     "tasks": "sinusoid", "k_shot": 5, "q_train": 10, "q_test": 10, "batch_size": 10, "steps": 100,
     "lr": 3e-3, "method": "hypermaml", "args": {"hidden": [64]},
@@ -109,13 +118,15 @@ def run(name: str, seed: int, data: Path, threads: int, device: str, time_limit:
     torch.set_num_threads(threads)
     method, train, test = build(cfg, data, seed)
     config = FewShotConfig(steps=steps or cfg["steps"], lr=cfg["lr"], test_episodes=test_episodes, seed=seed,
-                           device=device, time_limit_minutes=time_limit)
+                           device=device, time_limit_minutes=time_limit,
+                           lr_schedule=cfg.get("schedule", "constant"))
     summary = run_fewshot(method, train, test, config, show_progress=sys.stderr.isatty(), verbose=True)
     row = {
         "config": name, "seed": seed, "method": cfg["method"], "tasks": cfg["tasks"],
         "n_way": cfg.get("n_way"), "k_shot": cfg["k_shot"], "batch_size": cfg["batch_size"],
         "q_train": cfg["q_train"], "q_test": cfg["q_test"], "args": cfg["args"],
-        "steps_planned": config.steps, "lr": cfg["lr"], "time_limit_min": time_limit,
+        "steps_planned": config.steps, "lr": cfg["lr"], "lr_schedule": config.lr_schedule,
+        "time_limit_min": time_limit,
         **{k: summary[k] for k in ("metric", "test_mean", "test_ci95", "test_episodes", "steps_done",
                                    "stopped_by_time_limit", "final_train_loss", "train_seconds",
                                    "test_seconds", "method_settings")},
@@ -137,7 +148,11 @@ def table(runs: Path = RUNS) -> str:
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(rows, key=lambda r: (r["tasks"], r["config"], r["device"] != "cpu", r["date"])):
-        args = ", ".join(f"{k} {v}" for k, v in r["args"].items()) or "–"
+        args = ", ".join(f"{k} {v}" for k, v in r["args"].items())
+        if r["lr"] != 1e-3 or r.get("lr_schedule", "constant") != "constant":
+            cos = " cos" if r.get("lr_schedule") == "cosine" else ""
+            args += f"{', ' if args else ''}lr {r['lr']:g}{cos}"
+        args = args or "–"
         if r["metric"] == "accuracy":
             score = f"{100 * r['test_mean']:.2f} ± {100 * r['test_ci95']:.2f} %"
         else:
@@ -171,7 +186,9 @@ def record(text: str) -> None:
         "--steps 40000 --time-limit 6`, sinusoid `--steps 20000`), so each had a share of the GPU for 6 "
         "minutes of training; the log is `benchmarks/fewshot_gpu_2026-11-26.log`. ¹ the JSON row of "
         "this run was not fetched back from the GPU machine: the figures are the rounded ones of its "
-        "printed summary line",
+        "printed summary line. Later on the same day: six HyperMAML 5-way 1-shot variants at the CPU "
+        "budget (`--steps 3500`, six at once, 1.5 min each), then two of them with `--steps 15000` "
+        "(two at once, 2.5 min)",
         "",
         text,
     ])

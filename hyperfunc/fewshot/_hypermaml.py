@@ -64,6 +64,8 @@ class HyperMAML(FewShotMethod):
         inner_lr: the learning rate of the warm-up's MAML step.
         loss: ``"cross_entropy"`` (N-way episodes) or ``"mse"`` (regression: each
             support point is described by ``[features, prediction, y]``).
+        support_loss: in training, score the adapted head on the support set too
+            (the authors' ``hm_support_set_loss``).
         params: the backbone's initial weights; default ``target.init_params()``.
 
     Examples:
@@ -92,9 +94,11 @@ class HyperMAML(FewShotMethod):
         warmup_steps: int = 0,
         inner_lr: float = 0.01,
         loss: str = "cross_entropy",
+        support_loss: bool = False,
         params: Mapping[str, Tensor] | None = None,
     ) -> None:
         super().__init__(target, params, loss=loss)
+        self.support_loss = bool(support_loss)
         if per_class is None:
             per_class = not self.regression
         if per_class and self.regression:
@@ -132,6 +136,7 @@ class HyperMAML(FewShotMethod):
             "n_way": self.n_way, "k_shot": self.k_shot, "feature_dim": self.feature_dim,
             "hidden": list(self.hidden), "per_class": self.per_class,
             "warmup_steps": self.warmup_steps, "inner_lr": self.inner_lr, "loss": self.loss_name,
+            "support_loss": self.support_loss,
         }
 
     @property
@@ -203,8 +208,26 @@ class HyperMAML(FewShotMethod):
         return out
 
     def loss(self, batch: Batch) -> tuple[Tensor, dict[str, float]]:
-        """The query loss; in training mode each call also advances the warm-up by one step."""
-        loss, logs = super().loss(batch)
+        """The query loss; in training mode each call also advances the warm-up by one step.
+
+        With ``support_loss=True``, in training mode the loss is taken over the support
+        and query examples together (the adapted head must also fit the support set
+        it was generated from); evaluation always scores the queries only.
+        """
+        if self.training and self.support_loss:
+            support, labels, query = self._features(batch)
+            out = self.head.batched(self._head_from(support, labels), torch.cat([support, query], 1))
+            y = torch.cat([labels, batch.y_query], 1)
+            n_s = support.shape[1]
+            if self.regression:
+                loss = torch.nn.functional.mse_loss(out, y)
+                logs = {"loss": float(loss.detach())}
+            else:
+                loss = torch.nn.functional.cross_entropy(out.flatten(0, 1), y.flatten())
+                acc = (out[:, n_s:].detach().argmax(-1) == batch.y_query).float().mean()
+                logs = {"loss": float(loss.detach()), "accuracy": float(acc)}
+        else:
+            loss, logs = super().loss(batch)
         if self.warmup_steps:
             logs["blend"] = self.blend
         if self.training:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+import hyperfunc.inner
 from hyperfunc._target import Target
 from hyperfunc.fewshot._batch import EpisodeBatch
-from hyperfunc.fewshot._method import Batch, FewShotMethod
-from hyperfunc.inner import SGD, adapt_batched
-from hyperfunc.inner._base import check_rate
+from hyperfunc.fewshot._method import _SEP, Batch, FewShotMethod
+from hyperfunc.inner import MetaSGD, adapt_batched
+from hyperfunc.inner._adapt import _select
+from hyperfunc.inner._base import InnerOptimizer, check_rate
 
 __all__ = ["MAML"]
 
@@ -25,7 +27,7 @@ class MAML(FewShotMethod):
 
     The meta-parameters :attr:`theta` (an ``nn.ParameterDict``, initialised from
     ``target.init_params()`` unless ``params`` is given) are adapted to each
-    episode's support set with ``inner_steps`` steps of SGD
+    episode's support set with ``inner_steps`` steps of SGD (or Meta-SGD, or Adam)
     (:func:`hyperfunc.inner.adapt_batched`: vectorised over the episodes, second
     order unless ``first_order=True``); the loss is the query loss at the adapted
     weights, whose gradient with respect to :attr:`theta` is the meta-gradient.
@@ -42,6 +44,12 @@ class MAML(FewShotMethod):
         first_order: drop the second-order terms (FOMAML).
         loss: ``"cross_entropy"`` or ``"mse"``; used in the inner and outer loops.
         params: the initial meta-parameters; default ``target.init_params()``.
+        optimizer: the inner optimiser's name in :mod:`hyperfunc.inner` (``"sgd"``;
+            ``"meta-sgd"``: Meta-SGD, one learned rate per weight, initialised to
+            ``inner_lr`` and held in :attr:`rates`; ``"adam"``: differentiable Adam
+            with learning rate ``inner_lr``).
+        only: names of the tensors to adapt (e.g. the last layer's, as in ANIL);
+            default all. The others keep their meta-learned values.
 
     Raises:
         SecondOrderError: (from :meth:`loss`) second order was asked for through a
@@ -72,19 +80,40 @@ class MAML(FewShotMethod):
         *,
         loss: str = "cross_entropy",
         params: Mapping[str, Tensor] | None = None,
+        optimizer: str = "sgd",
+        only: Sequence[str] | None = None,
     ) -> None:
         super().__init__(target, params, loss=loss)
         if not isinstance(inner_steps, int) or isinstance(inner_steps, bool) or inner_steps < 0:
             raise ValueError(f"inner_steps must be an int >= 0, got {inner_steps!r}")
         check_rate(inner_lr, "inner_lr")
         self.inner_steps, self.inner_lr, self.first_order = inner_steps, float(inner_lr), bool(first_order)
+        self.optimizer_name = str(optimizer)
+        factory = hyperfunc.inner.get(self.optimizer_name)  # unknown names: a did-you-mean error
+        self.only = None if only is None else _select(self.weights(), only)
+        adapted = list(target.spec.names) if self.only is None else self.only
+        self._factory = factory
+        #: Meta-SGD's learned rates (empty for the other optimisers), keys as in :attr:`theta`.
+        self.rates = nn.ParameterDict()
+        if factory is MetaSGD:  # learned per-weight rates, trained by the outer loop with θ
+            init = MetaSGD.init_rates({n: self.weights()[n] for n in adapted}, lr=self.inner_lr)
+            for n, r in init.items():
+                self.rates[n.replace(".", _SEP)] = nn.Parameter(r.detach())
         self._out_sizes: dict[tuple[int, ...], int] = {}
+
+    def inner_optimizer(self) -> InnerOptimizer[Any]:
+        """The differentiable optimiser of the inner loop (Meta-SGD's reads the current rates)."""
+        if self._factory is MetaSGD:
+            return MetaSGD({n.replace(_SEP, "."): r for n, r in self.rates.items()})
+        opt: InnerOptimizer[Any] = self._factory(lr=self.inner_lr)
+        return opt
 
     def describe(self) -> dict[str, Any]:
         """Hyperparameters for a results file."""
         return {
             "inner_steps": self.inner_steps, "inner_lr": self.inner_lr,
-            "first_order": self.first_order, "loss": self.loss_name,
+            "first_order": self.first_order, "loss": self.loss_name, "optimizer": self.optimizer_name,
+            "only": self.only,
         }
 
     def _inner_loss(self, pred: Tensor, y: Tensor) -> Tensor:
@@ -118,7 +147,8 @@ class MAML(FewShotMethod):
         self._check_head(batch)
         return adapt_batched(
             self.target, self.weights(), self._inner_loss, batch.x_support, batch.y_support,
-            optimizer=SGD(lr=self.inner_lr), steps=self.inner_steps, first_order=self.first_order,
+            optimizer=self.inner_optimizer(), steps=self.inner_steps, first_order=self.first_order,
+            only=self.only,
         )
 
     def predict(self, batch: Batch) -> Tensor:

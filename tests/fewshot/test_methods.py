@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import higher
 import pytest
@@ -10,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import hyperfunc as hf
+from hyperfunc._registry import UnknownNameError
 from hyperfunc.fewshot import (
     MAML,
     EpisodeBatch,
@@ -20,7 +22,7 @@ from hyperfunc.fewshot import (
     meta_train,
     prototypes,
 )
-from hyperfunc.inner import SGD, adapt
+from hyperfunc.inner import SGD, Adam, MetaSGD, adapt
 
 from ._helpers import _clusters, _episodes
 
@@ -197,3 +199,55 @@ def test_meta_train_reports_exhausted_batches() -> None:
     net = ProtoNets(hf.stateless(hf.targets.mlp(8, 4, hidden=(8,))))
     with pytest.raises(ValueError, match="batches ran out after 1 meta-batches, but steps=3"):
         meta_train(net, [_episodes()], steps=3, show_progress=False)
+
+
+# ------------------------------------------------------------------ MAML inner optimisers
+@pytest.mark.parametrize("optimizer", ["meta-sgd", "adam"])
+def test_maml_inner_optimisers_equal_looped_adapt(optimizer: str) -> None:
+    batch = _episodes()
+    target = hf.stateless(hf.targets.mlp(8, 4, hidden=(16,), activation="tanh"))
+    maml = MAML(target, inner_steps=2, inner_lr=0.1, optimizer=optimizer)
+    if optimizer == "meta-sgd":  # distinct learned rates, so a mix-up of names would show
+        with torch.no_grad():
+            for r in maml.rates.values():
+                r.uniform_(0.05, 0.3)
+    loss, _ = maml.loss(batch)
+    loss.backward()  # type: ignore[no-untyped-call]
+    theta = {n: p.detach().clone().requires_grad_() for n, p in maml.weights().items()}
+    if optimizer == "meta-sgd":
+        rates = {n.replace("/", "."): r.detach().clone().requires_grad_() for n, r in maml.rates.items()}
+        opt: Any = MetaSGD(rates)
+    else:
+        opt = Adam(lr=0.1)
+    ref = torch.stack([
+        F.cross_entropy(target(adapt(target, theta, F.cross_entropy, batch.x_support[b], batch.y_support[b],
+                                     optimizer=opt, steps=2), batch.x_query[b]), batch.y_query[b])
+        for b in range(3)
+    ]).mean()
+    ref.backward()  # type: ignore[no-untyped-call]
+    torch.testing.assert_close(loss.detach(), ref.detach())
+    for n, p in maml.weights().items():
+        torch.testing.assert_close(p.grad, theta[n].grad, rtol=1e-5, atol=1e-6)
+    if optimizer == "meta-sgd":  # the rates receive their meta-gradient too
+        for n, r in maml.rates.items():
+            torch.testing.assert_close(r.grad, rates[n.replace("/", ".")].grad, rtol=1e-5, atol=1e-6)
+    assert maml.describe()["optimizer"] == optimizer
+
+
+def test_maml_adapts_only_the_named_tensors() -> None:
+    batch = _episodes()
+    target = hf.stateless(hf.targets.mlp(8, 4, hidden=(16,)))
+    maml = MAML(target, inner_steps=1, inner_lr=0.4, only=["2.weight", "2.bias"], optimizer="meta-sgd")
+    fast = maml.adapted(batch)
+    for n, p in maml.weights().items():
+        moved = not torch.allclose(fast[n], p.detach().expand_as(fast[n]))
+        assert moved == (n.startswith("2."))
+    assert list(maml.rates.keys()) == ["2/weight", "2/bias"]
+
+
+def test_maml_rejects_unknown_inner_optimisers_and_names() -> None:
+    target = hf.stateless(hf.targets.mlp(8, 4))
+    with pytest.raises(UnknownNameError, match="Did you mean 'sgd'"):
+        MAML(target, optimizer="sgdd")
+    with pytest.raises(KeyError, match=r"only names \['x'\]"):
+        MAML(target, only=["x"])

@@ -9,6 +9,8 @@ against each other before timing:
 * ``hyperfunc``: :class:`hyperfunc.fewshot.MAML` — all episodes in one batched call
   (``torch.func.vmap`` over the per-episode weights: grouped convolutions), one
   ``autograd.grad`` for every episode's inner gradient;
+* ``hyperfunc vectorize=False``: the same, but the target runs episode after episode
+  (:meth:`hyperfunc.Target.batched` with ``vectorize=False``), still one ``autograd.grad``;
 * ``loop``: :func:`hyperfunc.inner.adapt` episode by episode (a Python loop);
 * ``higher``: the ``higher`` 0.2.1 package's ``innerloop_ctx`` episode by episode.
 
@@ -44,15 +46,16 @@ def make(tasks: int, hidden: int) -> dict[str, Callable[[], Grads]]:
     target = hf.stateless(module)
     init = {k: v.detach().clone() for k, v in module.named_parameters()}
     maml = MAML(target, inner_steps=1, inner_lr=LR, params=init)
+    maml_loop = MAML(target, inner_steps=1, inner_lr=LR, params=init, vectorize=False)
     images = torch.rand(40, 16, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     batch = Episodes(images, n_way=5, k_shot=1, q_query=15, batch_size=tasks, seed=2).batch(0)
     names = list(init)
 
-    def ours() -> Grads:
-        maml.zero_grad(set_to_none=True)
-        loss, _ = maml.loss(batch)
+    def meta_step(method: MAML) -> Grads:
+        method.zero_grad(set_to_none=True)
+        loss, _ = method.loss(batch)
         loss.backward()  # type: ignore[no-untyped-call]
-        return [maml.theta[k.replace(".", "/")].grad for k in names]  # type: ignore[misc]
+        return [method.theta[k.replace(".", "/")].grad for k in names]  # type: ignore[misc]
 
     def loop() -> Grads:
         theta = {k: v.detach().requires_grad_() for k, v in init.items()}
@@ -63,7 +66,8 @@ def make(tasks: int, hidden: int) -> dict[str, Callable[[], Grads]]:
             total = total + F.cross_entropy(target(w, batch.x_query[b]), batch.y_query[b]) / tasks
         return list(torch.autograd.grad(total, [theta[k] for k in names]))
 
-    fns = {"hyperfunc": ours, "loop": loop}
+    fns = {"hyperfunc": lambda: meta_step(maml), "hyperfunc vectorize=False": lambda: meta_step(maml_loop),
+           "loop": loop}
     try:
         import higher
     except ImportError:

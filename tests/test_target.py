@@ -332,3 +332,19 @@ def test_torch_compile_inductor_conv_and_mlp() -> None:
     q, y = mlp.init_params((4,)), torch.randn(4, 6, 3)
     g = torch.compile(lambda q, y: mlp.batched(q, y))
     torch.testing.assert_close(g(q, y), mlp.batched(q, y, fast=False))
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_batched_loop_equals_vmap_values_and_gradients(shared: bool) -> None:
+    module = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                           nn.Linear(4 * 6 * 6, 3))
+    target = hf.stateless(module.double())
+    params = {n: p.requires_grad_() for n, p in target.init_params((3,)).items()}
+    x = torch.randn(*(() if shared else (3,)), 5, 1, 8, 8, dtype=torch.float64)
+    looped = target.batched(params, x, shared=shared, vectorize=False)
+    vmapped = target.batched(params, x, shared=shared)
+    torch.testing.assert_close(looped, vmapped)
+    g1 = torch.autograd.grad(looped.pow(2).sum(), list(params.values()))
+    g2 = torch.autograd.grad(vmapped.pow(2).sum(), list(params.values()))
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b)

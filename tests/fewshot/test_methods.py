@@ -96,12 +96,13 @@ def test_maml_equals_looped_adapt(first_order: bool) -> None:
         torch.testing.assert_close(p.grad, theta[n].grad, rtol=1e-5, atol=1e-6)
 
 
-def test_maml_conv4_with_batch_norm_equals_looped_adapt() -> None:
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_maml_conv4_with_batch_norm_equals_looped_adapt(vectorize: bool) -> None:
     g = torch.Generator().manual_seed(0)
     images = torch.rand(8, 4, 1, 16, 16, generator=g)
     batch = Episodes(images, n_way=3, k_shot=1, q_query=2, batch_size=2, seed=0).batch(0)
     target = hf.stateless(hf.targets.conv4(num_classes=3, hidden=4, image_size=16))
-    maml = MAML(target, inner_steps=1, inner_lr=0.4)
+    maml = MAML(target, inner_steps=1, inner_lr=0.4, vectorize=vectorize)
     loss, _ = maml.loss(batch)
     loss.backward()  # type: ignore[no-untyped-call]
     theta = {n: p.detach().clone().requires_grad_() for n, p in maml.weights().items()}

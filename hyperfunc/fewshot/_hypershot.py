@@ -119,7 +119,8 @@ class HyperShot(FewShotMethod):
     def classifier_weights(self, batch: Batch) -> dict[str, Tensor]:
         """The generated classifier's weights for each episode, every tensor ``[B, ...]``."""
         k_ss, _ = self._kernels(batch)
-        return self.hypernet(k_ss.flatten(1))
+        weights: dict[str, Tensor] = self.hypernet(k_ss.flatten(1))
+        return weights
 
     def predict(self, batch: Batch) -> Tensor:
         """Logits ``[B, N*Q, N]``: each episode's classifier applied to its queries' kernel values."""

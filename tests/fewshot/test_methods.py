@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import hyperfunc as hf
-from hyperfunc._registry import UnknownNameError
+from hyperfunc._errors import UnknownNameError
 from hyperfunc.fewshot import (
     MAML,
     EpisodeBatch,

@@ -184,6 +184,7 @@ def run_fewshot(
         step = config.steps
     train_seconds += time.perf_counter() - t0
     save(step)
+    method.eval()
     t1 = time.perf_counter()
     n_batches = math.ceil(config.test_episodes / test.batch_size)
     scores = []

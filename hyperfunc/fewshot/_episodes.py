@@ -57,6 +57,10 @@ class Episodes:
         batch_size: episodes per meta-batch (``B``).
         seed: seeds every meta-batch (a non-negative int).
         name: a short name for messages and ``repr``.
+        dtype: convert the examples of each meta-batch to this floating dtype;
+            integer examples (``uint8`` images, 0–255) are also divided by 255, so
+            they can be stored 4× smaller than float32 and arrive in ``[0, 1]``.
+            ``None`` (default) keeps them as stored.
 
     Raises:
         ValueError: an empty dataset, non-positive sizes, ``n_way`` larger than the
@@ -91,6 +95,7 @@ class Episodes:
         batch_size: int = 16,
         seed: int = 0,
         name: str = "episodes",
+        dtype: torch.dtype | None = None,
     ) -> None:
         if isinstance(images, (Tensor, np.ndarray)):
             x = _tensor(images, "images")
@@ -112,7 +117,8 @@ class Episodes:
             counts = torch.tensor([len(p) for p in parts], dtype=torch.int64)
         else:
             raise TypeError(_NEEDS_GROUPED.format(got=type(images).__name__))
-        self._setup(flat, counts, torch.arange(len(counts)), n_way, k_shot, q_query, batch_size, seed, name)
+        self._setup(flat, counts, torch.arange(len(counts)), n_way, k_shot, q_query, batch_size, seed, name,
+                    dtype)
 
     @classmethod
     def from_labels(
@@ -126,6 +132,7 @@ class Episodes:
         batch_size: int = 16,
         seed: int = 0,
         name: str = "episodes",
+        dtype: torch.dtype | None = None,
     ) -> Episodes:
         """Episodes over flat examples ``x [M, ...]`` with integer labels ``y [M]``.
 
@@ -159,7 +166,7 @@ class Episodes:
         order = torch.argsort(inverse, stable=True)
         flat = xt[order.to(xt.device)]
         episodes = cls.__new__(cls)
-        episodes._setup(flat, counts, labels, n_way, k_shot, q_query, batch_size, seed, name)
+        episodes._setup(flat, counts, labels, n_way, k_shot, q_query, batch_size, seed, name, dtype)
         return episodes
 
     def _setup(
@@ -173,8 +180,15 @@ class Episodes:
         batch_size: int,
         seed: int,
         name: str,
+        dtype: torch.dtype | None,
     ) -> None:
         check_sizes(n_way=n_way, k_shot=k_shot, q_query=q_query, batch_size=batch_size)
+        if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+            raise ValueError(
+                f"dtype must be None (keep the examples' dtype) or a floating torch.dtype such as "
+                f"torch.float32, got {dtype!r}"
+            )
+        self.dtype = dtype
         self.seed = check_seed(seed)
         num_classes = len(counts)
         if n_way > num_classes:
@@ -234,6 +248,7 @@ class Episodes:
             self.batch_size if batch_size is None else batch_size,
             self.seed if seed is None else seed,
             self.name if name is None else name,
+            self.dtype,
         )
         return new
 
@@ -249,6 +264,11 @@ class Episodes:
             keys = keys.masked_fill(beyond, -1.0)
         picked = self._offsets[chosen][..., None] + keys.topk(k + q, dim=2).indices  # [B, N, K+Q]
         x = self._flat[picked.to(self._flat.device)]
+        if self.dtype is not None and x.dtype != self.dtype:
+            integer = not (x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool)
+            x = x.to(self.dtype)
+            if integer:
+                x = x.div_(255.0)
         device = self._flat.device
         return EpisodeBatch(
             x[:, :, :k].reshape(b, n * k, *x.shape[3:]),
@@ -267,7 +287,7 @@ class Episodes:
         return (
             f"Episodes({self.name!r}, {self.n_way}-way {self.k_shot}-shot {self.q_query}-query, "
             f"batch_size={self.batch_size}, {self.num_classes} classes of {self.example_shape}, "
-            f"seed={self.seed})"
+            f"seed={self.seed}{'' if self.dtype is None else f', dtype={self.dtype}'})"
         )
 
 

@@ -20,9 +20,13 @@ _SPLITS = ("background", "evaluation")
 
 
 def load_omniglot(
-    root: str | os.PathLike[str] | None = None, split: str = "background", *, rotations: bool = False
+    root: str | os.PathLike[str] | None = None,
+    split: str = "background",
+    *,
+    rotations: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> Tensor:
-    """One Omniglot split as float32 images ``[classes, 20, 1, 28, 28]``, ink = 1, paper = 0.
+    """One Omniglot split as images ``[classes, 20, 1, 28, 28]``, ink = 1, paper = 0.
 
     Reads ``omniglot_28.npz`` (or ``omniglot/omniglot_28.npz``) under ``root``
     (default ``$HYPERFUNC_DATA``): an ``np.savez`` archive whose key
@@ -37,6 +41,9 @@ def load_omniglot(
         rotations: add each character rotated by 90°, 180° and 270° as three new
             classes (the standard augmentation: 964 → 3,856); see
             :func:`with_rotations` for the order.
+        dtype: a floating dtype (ink = 1.0), or ``torch.uint8`` for the stored
+            bytes (ink = 255, a quarter of the memory; ``Episodes(dtype=torch.float32)``
+            converts each meta-batch).
 
     Raises:
         DataNotFoundError: no such file (the message lists the paths searched).
@@ -44,6 +51,10 @@ def load_omniglot(
     """
     if split not in _SPLITS:
         raise ValueError(f"unknown Omniglot split {split!r}; choose 'background' or 'evaluation'")
+    if dtype != torch.uint8 and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(
+            f"dtype must be torch.uint8 or a floating dtype such as torch.float32, got {dtype!r}"
+        )
     base = data_root(root, "omniglot")
     path = find_first(base, [OMNIGLOT_FILE, f"omniglot/{OMNIGLOT_FILE}"], "omniglot")
     key = f"{split}_images"
@@ -61,5 +72,7 @@ def load_omniglot(
     images = torch.from_numpy(raw)[:, :, None]
     if rotations:
         images = with_rotations(images)  # rotate the uint8 images: 4× less memory traffic
-    return images.to(torch.float32).div_(255.0)
+    if dtype == torch.uint8:
+        return images
+    return images.to(dtype).div_(255.0)
 

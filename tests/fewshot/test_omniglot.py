@@ -141,3 +141,22 @@ def test_tasks_are_registered_through_entry_points() -> None:
     assert entries["omniglot"].source == "hyperfunc" and entries["sinusoid"].source == "hyperfunc"
     assert entries["omniglot"].value == "hyperfunc.fewshot._registered:omniglot"
     assert hf.tasks.get("sinusoid") is hf.fewshot.Sinusoid
+
+
+def test_bytes_stored_episodes_equal_float_episodes(tmp_path: Path) -> None:
+    fake_omniglot(tmp_path)
+    floats = load_omniglot(tmp_path, rotations=True)
+    stored = load_omniglot(tmp_path, rotations=True, dtype=torch.uint8)
+    assert stored.dtype == torch.uint8 and stored.element_size() * 4 == floats.element_size()
+    a = Episodes(floats, n_way=5, k_shot=2, q_query=3, batch_size=4, seed=7).batch(3)
+    b = Episodes(stored, n_way=5, k_shot=2, q_query=3, batch_size=4, seed=7, dtype=torch.float32).batch(3)
+    assert b.x_support.dtype == torch.float32
+    torch.testing.assert_close(b.x_support, a.x_support)
+    torch.testing.assert_close(b.x_query, a.x_query)
+    registered = hf.tasks.get("omniglot")(n_way=5, k_shot=2, q_query=3, batch_size=4, seed=7, root=tmp_path)
+    torch.testing.assert_close(registered.batch(3).x_query, a.x_query)
+    assert "dtype=torch.float32" in repr(registered) and registered.replace(seed=1).dtype == torch.float32
+    with pytest.raises(ValueError, match="dtype must be torch.uint8 or a floating dtype"):
+        load_omniglot(tmp_path, dtype=torch.int64)
+    with pytest.raises(ValueError, match="dtype must be None .* or a floating torch.dtype"):
+        Episodes(stored, dtype=torch.int32)

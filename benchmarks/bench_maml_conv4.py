@@ -136,7 +136,8 @@ def main() -> int:
             f"- this 2-core CPU, torch {torch.__version__}, {a.threads} threads; 5-way 1-shot 15-query "
             f"28×28 episodes, {a.tasks} per meta-batch, conv4 with {a.hidden} channels, one inner SGD "
             f"step of 0.4, second order; median of {a.repeats} interleaved repeats",
-            f"- command: `python benchmarks/bench_maml_conv4.py --tasks {a.tasks} --record` "
+            f"- command: `python benchmarks/bench_maml_conv4.py --tasks {a.tasks} --repeats {a.repeats} "
+            "--record` "
             f"({time.strftime('%Y-%m-%d', time.gmtime())})",
             "",
             text,

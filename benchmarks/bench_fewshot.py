@@ -77,6 +77,10 @@ CONFIGS["omniglot-5w1s-hypermaml-sl-cos3"] = {**_H, "args": {"support_loss": Tru
 CONFIGS["omniglot-5w1s-hypermaml-wide"] = {**_H, "args": {"hidden": [512, 512]}}
 CONFIGS["omniglot-5w1s-hypermaml-warmup-sl"] = {**_H, "args": {"warmup_steps": 1000, "inner_lr": 0.4,
                                                                "support_loss": True}}
+# the same with 4 episodes per meta-batch: a quarter of the cost per step, for more steps in a CPU budget
+CONFIGS["omniglot-5w1s-hypermaml-sl-cos3-b4"] = {
+    **CONFIGS["omniglot-5w1s-hypermaml-sl-cos3"], "batch_size": 4,
+}
 CONFIGS["quick"] = {
     "tasks": "sinusoid", "k_shot": 5, "q_train": 10, "q_test": 10, "batch_size": 10, "steps": 100,
     "lr": 3e-3, "method": "hypermaml", "args": {"hidden": [64]},

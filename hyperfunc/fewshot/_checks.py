@@ -7,11 +7,18 @@ from typing import Any, TypeGuard
 import numpy as np
 import torch
 
-__all__ = ["check_sizes", "check_seed", "batch_generator"]
+__all__ = ["check_sizes", "check_positive", "check_seed", "batch_generator"]
 
 
 def _is_int(value: object) -> TypeGuard[int | np.integer[Any]]:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_positive(**values: object) -> None:
+    """Raise ``ValueError`` naming the first of ``values`` that is not a positive int."""
+    for k, v in values.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{k} must be a positive int, got {v!r}")
 
 
 def check_sizes(**sizes: object) -> None:

@@ -10,17 +10,12 @@ from torch import Tensor, nn
 
 from hyperfunc._target import Target, stateless
 from hyperfunc.fewshot._batch import EpisodeBatch
+from hyperfunc.fewshot._checks import check_positive
 from hyperfunc.fewshot._method import Batch, FewShotMethod, by_label, check_episode_shape
 from hyperfunc.hypernets import MLPHyperNet
 from hyperfunc.inner._base import check_rate
 
 __all__ = ["HyperMAML"]
-
-
-def _positive(**kw: object) -> None:
-    for k, v in kw.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{k} must be a positive int, got {v!r}")
 
 
 class HyperMAML(FewShotMethod):
@@ -106,7 +101,7 @@ class HyperMAML(FewShotMethod):
                 "per_class=True generates one head row per class, but loss='mse' regresses (no "
                 "classes); use per_class=False (the default for regression)"
             )
-        _positive(n_way=n_way, k_shot=k_shot, feature_dim=feature_dim)
+        check_positive(n_way=n_way, k_shot=k_shot, feature_dim=feature_dim)
         if not isinstance(warmup_steps, int) or isinstance(warmup_steps, bool) or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
         check_rate(inner_lr, "inner_lr")

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from hyperfunc._target import Target, stateless
 from hyperfunc.fewshot._batch import EpisodeBatch
+from hyperfunc.fewshot._checks import check_positive
 from hyperfunc.fewshot._method import Batch, FewShotMethod, by_label, check_episode_shape
 from hyperfunc.hypernets import MLPHyperNet
 from hyperfunc.targets import mlp
@@ -87,9 +88,7 @@ class HyperShot(FewShotMethod):
         params: Mapping[str, Tensor] | None = None,
     ) -> None:
         super().__init__(target, params, loss="cross_entropy")
-        for name, v in (("n_way", n_way), ("k_shot", k_shot)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        check_positive(n_way=n_way, k_shot=k_shot)
         if kernel not in KERNELS:
             raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
         self.n_way, self.k_shot, self.kernel = n_way, k_shot, kernel

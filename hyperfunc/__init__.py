@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from hyperfunc import continual, datasets, embeddings, fewshot, hypernets, methods, targets, tasks
+from hyperfunc import continual, datasets, embeddings, fewshot, fields, hypernets, methods, targets, tasks
 from hyperfunc._compose import call_at, compose, snapshot
 from hyperfunc._errors import (
     DuplicateNameError,
@@ -38,7 +38,7 @@ __all__ = [
     # registries
     "Registry", "RegistryEntry", "targets", "embeddings", "hypernets", "tasks", "methods",
     # method families and data
-    "continual", "fewshot", "datasets",
+    "continual", "fewshot", "fields", "datasets",
     # errors
     "SpecMismatchError", "NonFiniteWeightsError", "RegistryError", "UnknownNameError",
     "DuplicateNameError", "PluginLoadError",

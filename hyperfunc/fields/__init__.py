@@ -1,0 +1,45 @@
+"""Continuous representations: images as functions of their coordinates.
+
+An image becomes a coordinate network ``(y, x) ↦ pixel`` (an implicit neural
+representation) whose weights are data, so a batch of images is a batch of
+weight sets evaluated in one call:
+
+* :func:`grid`, :func:`image_to_coords`, :func:`coords_to_image`,
+  :func:`sample_pixels`: images ↔ (coordinate, value) sets on [-1, 1]²;
+* :func:`render`: a batch of functions on a grid of any resolution, in chunks;
+* :func:`fit`: per-image fitting of B functions at once (COIN), or refinement;
+* :class:`ImageHyperNet`: image → encoder → hypernetwork → SIREN weights, one
+  forward pass (Klocek et al. 2019); :class:`MetaInit`: a few SGD steps from a
+  meta-learned initialisation (Tancik et al. 2021); both :class:`FieldMethod`\\ s
+  with ``reconstruct`` for super-resolution and inpainting;
+* :func:`train_fields`, :func:`evaluate_fields`, :func:`psnr`, :func:`ssim`.
+"""
+
+from __future__ import annotations
+
+from hyperfunc.fields._coords import (
+    check_coords,
+    coords_to_image,
+    grid,
+    image_to_coords,
+    sample_pixels,
+    stack_images,
+)
+from hyperfunc.fields._fit import FitResult, fit, per_image_mse
+from hyperfunc.fields._image_hypernet import ImageHyperNet
+from hyperfunc.fields._meta_init import MetaInit
+from hyperfunc.fields._method import FieldMethod, as_float_images
+from hyperfunc.fields._metrics import mse, psnr, ssim
+from hyperfunc.fields._render import DEFAULT_MEMORY_LIMIT, bytes_per_point, render
+from hyperfunc.fields._train import Quality, evaluate_fields, train_fields
+
+__all__ = [
+    # coordinates
+    "grid", "image_to_coords", "coords_to_image", "sample_pixels", "check_coords", "stack_images",
+    # rendering and fitting
+    "render", "bytes_per_point", "DEFAULT_MEMORY_LIMIT", "fit", "FitResult", "per_image_mse",
+    # methods
+    "FieldMethod", "ImageHyperNet", "MetaInit", "as_float_images",
+    # training and quality
+    "train_fields", "evaluate_fields", "Quality", "psnr", "ssim", "mse",
+]

@@ -1,0 +1,127 @@
+"""What every image → function method shares: a target, a ``weights(images)`` map, loss and rendering."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from hyperfunc._target import Target
+from hyperfunc.fields._coords import image_to_coords, sample_pixels, stack_images
+from hyperfunc.fields._fit import fit, per_image_mse
+from hyperfunc.fields._render import render
+
+__all__ = ["FieldMethod", "as_float_images"]
+
+
+def as_float_images(images: Tensor) -> Tensor:
+    """uint8 images → float32 in [0, 1]; float images pass through unchanged."""
+    return images.float() / 255.0 if images.dtype == torch.uint8 else images
+
+
+class FieldMethod(nn.Module):
+    """Base class of the methods that turn images into functions (coordinate networks).
+
+    A subclass implements :meth:`weights` (images ``[B, C, H, W]`` → B weight sets
+    for :attr:`target`); the loss, reconstruction, super-resolution (rendering at
+    another size) and inpainting come from here.
+
+    Args:
+        target: the coordinate network ``(y, x) ↦ C values`` (e.g. a SIREN).
+        in_channels: image channels C.
+        image_size: side of the (square) training images.
+    """
+
+    family: ClassVar[str] = "fields"
+
+    def __init__(self, target: Target, in_channels: int, image_size: int) -> None:
+        super().__init__()
+        if not isinstance(target, Target):
+            raise TypeError(
+                f"target must be a hyperfunc Target, got {type(target).__name__}; wrap the module with "
+                "hyperfunc.stateless(module)"
+            )
+        if in_channels < 1 or image_size < 1:
+            raise ValueError(f"in_channels and image_size must be >= 1, got {in_channels} and {image_size}")
+        self.target, self.in_channels, self.image_size = target, in_channels, image_size
+
+    def check_images(self, images: Tensor) -> Tensor:
+        """``[B, C, H, W]`` float images of this method's channels and size (uint8 converted), or raise."""
+        x = as_float_images(stack_images(images))
+        want = (self.in_channels, self.image_size, self.image_size)
+        if tuple(x.shape[1:]) != want:
+            raise ValueError(
+                f"{type(self).__name__} expects images [B, {want[0]}, {want[1]}, {want[2]}], got "
+                f"{list(x.shape)}; resize them, or build the method with in_channels / image_size matching"
+            )
+        return x
+
+    def weights(self, images: Tensor) -> dict[str, Tensor]:
+        """B weight sets for :attr:`target`, one per image (a leading axis B)."""
+        raise NotImplementedError
+
+    def loss(
+        self, images: Tensor, pixels: int | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Mean squared error of the generated functions on their images (a random ``pixels`` per image)."""
+        x = self.check_images(images)
+        coords, values = image_to_coords(x)
+        if pixels is not None:
+            coords, values = sample_pixels(coords, values, pixels, generator=generator)
+        return per_image_mse(self.target, self.weights(x), coords, values).mean()
+
+    def refined(
+        self, images: Tensor, steps: int, lr: float, *, mask: Tensor | None = None, optimizer: str = "adam"
+    ) -> dict[str, Tensor]:
+        """The generated weights after ``steps`` gradient steps on each image's (known) pixels.
+
+        Args:
+            images: ``[B, C, H, W]``.
+            steps: refinement steps (0 = the generated weights).
+            lr: their learning rate.
+            mask: ``[B, 1, H, W]`` or ``[B, H, W]``, 1 = known pixel: refine on those only.
+            optimizer: ``"adam"`` or ``"sgd"``.
+        """
+        x = self.check_images(images)
+        seen = x if mask is None else x * _mask4(mask, x)
+        with torch.no_grad():
+            params = {n: p.detach() for n, p in self.weights(seen).items()}
+        if steps == 0:
+            return params
+        coords, values = image_to_coords(x)
+        flat_mask = None if mask is None else _mask4(mask, x).reshape(x.shape[0], -1)
+        with torch.enable_grad():
+            return fit(self.target, params, coords, values, steps=steps, lr=lr, optimizer=optimizer,
+                       mask=flat_mask, show_progress=False).params
+
+    def reconstruct(
+        self,
+        images: Tensor,
+        size: int | None = None,
+        *,
+        refine_steps: int = 0,
+        refine_lr: float = 1e-3,
+        mask: Tensor | None = None,
+        chunk: int | None = None,
+    ) -> Tensor:
+        """Generate a function per image and render it at ``size × size`` (default: the image's size).
+
+        A larger ``size`` is super-resolution; with ``mask`` the masked pixels are
+        unseen by the generator and the refinement, and rendered from the function
+        (inpainting). Returns ``[B, C, size, size]``, clamped to [0, 1].
+        """
+        params = self.refined(images, refine_steps, refine_lr, mask=mask)
+        side = self.image_size if size is None else size
+        return render(self.target, params, side, chunk=chunk).clamp(0.0, 1.0)
+
+
+def _mask4(mask: Tensor, images: Tensor) -> Tensor:
+    m = mask.unsqueeze(1) if mask.dim() == 3 else mask
+    b, _, h, w = images.shape
+    if m.dim() != 4 or m.shape[0] != b or m.shape[1] != 1 or tuple(m.shape[2:]) != (h, w):
+        raise ValueError(
+            f"mask must be [B, 1, H, W] or [B, H, W] = [{b}, {h}, {w}] (1 = known pixel), "
+            f"got {list(mask.shape)}"
+        )
+    return m.to(images.dtype)

@@ -1,0 +1,103 @@
+"""Rendering a batch of generated functions on a pixel grid of any resolution, in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from hyperfunc._target import Target
+from hyperfunc.fields._coords import coords_to_image, grid
+
+__all__ = ["render", "DEFAULT_MEMORY_LIMIT", "bytes_per_point"]
+
+#: The default bound on the activations a render call holds at once (bytes).
+DEFAULT_MEMORY_LIMIT = 256 * 2**20
+
+
+def _batch_size(params: Mapping[str, Tensor]) -> int:
+    first = next(iter(params.values()), None)
+    if first is None or first.dim() == 0:
+        raise ValueError("params must be a non-empty dict of tensors with a leading batch axis B")
+    return int(first.shape[0])
+
+
+def bytes_per_point(target: Target, batch: int) -> int:
+    """An upper estimate of the activation memory one coordinate costs for ``batch`` functions.
+
+    The widest layer's activations (the largest leading dimension of a weight matrix),
+    float32, counted four times (pre-activation, activation, the next product, and slack).
+    """
+    widths = [s[0] for s in target.spec.shapes if len(s) >= 2] or [1]
+    return 4 * 4 * batch * max(widths)
+
+
+def render(
+    target: Target,
+    params: Mapping[str, Tensor],
+    height: int,
+    width: int | None = None,
+    *,
+    chunk: int | None = None,
+    memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    align_corners: bool = False,
+    grad: bool = False,
+) -> Tensor:
+    """Evaluate B functions on a ``height × width`` grid: ``[B, C, height, width]``.
+
+    The grid (see :func:`~hyperfunc.fields.grid`) is evaluated ``chunk`` coordinates
+    at a time for all B functions in one batched call per chunk, so memory stays
+    bounded at any resolution.
+
+    Args:
+        target: the coordinate network (``2 → C``).
+        params: B weight sets (a leading axis B on every tensor).
+        height, width: the resolution (``width`` defaults to ``height``).
+        chunk: coordinates per call; ``None`` picks the largest chunk within
+            ``memory_limit``.
+        memory_limit: bytes of activations a chunk may take (estimated by
+            :func:`bytes_per_point`).
+        align_corners: the grid convention (pixel centres by default).
+        grad: keep the autograd graph (for losses on renders); off by default.
+
+    Raises:
+        ValueError: if ``chunk`` coordinates would need more than ``memory_limit``
+            (the message gives the largest chunk that fits), or if not even one
+            coordinate fits.
+
+    Examples:
+        >>> import torch, hyperfunc as hf
+        >>> target = hf.stateless(hf.targets.siren(2, 3, hidden=(16, 16)))
+        >>> params = target.init_params((4,))
+        >>> hf.fields.render(target, params, 105).shape
+        torch.Size([4, 3, 105, 105])
+    """
+    width = height if width is None else width
+    b = _batch_size(params)
+    per_point = bytes_per_point(target, b)
+    fits = memory_limit // per_point
+    if fits < 1:
+        raise ValueError(
+            f"rendering {b} functions needs about {per_point} bytes per coordinate, more than "
+            f"memory_limit={memory_limit}; raise memory_limit or render fewer functions at a time"
+        )
+    n = height * width
+    if chunk is None:
+        chunk = min(n, int(fits))
+    elif not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer or None, got {chunk!r}")
+    elif chunk > fits and chunk > 1:
+        raise ValueError(
+            f"a chunk of {chunk} coordinates × {b} functions needs about "
+            f"{chunk * per_point / 2**20:.0f} MiB, "
+            f"over memory_limit={memory_limit / 2**20:.0f} MiB; use chunk <= {fits} (or chunk=None to "
+            "choose automatically), or raise memory_limit"
+        )
+    first = next(iter(params.values()))
+    coords = grid(height, width, align_corners=align_corners, device=first.device, dtype=first.dtype)
+    parts = []
+    with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+        for start in range(0, n, chunk):
+            parts.append(target.batched(params, coords[start:start + chunk], shared=True))
+    return coords_to_image(torch.cat(parts, dim=1), height, width)

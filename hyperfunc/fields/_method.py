@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -46,16 +47,20 @@ class FieldMethod(nn.Module):
             raise ValueError(f"in_channels and image_size must be >= 1, got {in_channels} and {image_size}")
         self.target, self.in_channels, self.image_size = target, in_channels, image_size
 
-    def check_images(self, images: Tensor) -> Tensor:
-        """``[B, C, H, W]`` float images of this method's channels and size (uint8 converted), or raise."""
-        x = as_float_images(stack_images(images))
+    def check_shape(self, shape: Sequence[int]) -> None:
+        """Raise unless ``shape`` is ``[B, C, H, W]`` with this method's channels and size."""
         want = (self.in_channels, self.image_size, self.image_size)
-        if tuple(x.shape[1:]) != want:
+        if len(shape) != 4 or tuple(shape[1:]) != want:
             raise ValueError(
                 f"{type(self).__name__} expects images [B, {want[0]}, {want[1]}, {want[2]}], got "
-                f"{list(x.shape)}; resize them, or build the method with in_channels / image_size matching"
+                f"{list(shape)}; resize them, or build the method with in_channels / image_size matching"
             )
-        return x
+
+    def check_images(self, images: Tensor) -> Tensor:
+        """``[B, C, H, W]`` float images of this method's channels and size (uint8 converted), or raise."""
+        x = stack_images(images)
+        self.check_shape(x.shape)
+        return as_float_images(x)
 
     def weights(self, images: Tensor) -> dict[str, Tensor]:
         """B weight sets for :attr:`target`, one per image (a leading axis B)."""

@@ -50,7 +50,7 @@ def train_fields(
         raise ValueError(f"images must be a non-empty [N, C, H, W] tensor, got shape {list(images.shape)}")
     if not 1 <= batch_size <= len(images):
         raise ValueError(f"batch_size must be in [1, {len(images)}] (the number of images), got {batch_size}")
-    method.check_images(images[:1])  # wrong channels / size fail before any step
+    method.check_shape(images.shape)  # wrong channels / size fail before any step
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(method.parameters(), lr=lr)
     method.train()
@@ -63,7 +63,7 @@ def train_fields(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if i % 50 == 0:
             bar.set_postfix_str(f"loss {losses[-1]:.4f} psnr {-10 * math.log10(max(losses[-1], 1e-12)):.2f}")
         if time_limit is not None and time.perf_counter() - start > time_limit:

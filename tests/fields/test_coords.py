@@ -49,7 +49,8 @@ def test_single_image_and_list_inputs() -> None:
 
 
 def test_mismatched_image_sizes_are_named() -> None:
-    with pytest.raises(ValueError, match=r"images\[2\] has shape \[3, 8, 8\] but images\[0\] has \[3, 6, 6\]"):
+    msg = r"images\[2\] has shape \[3, 8, 8\] but images\[0\] has \[3, 6, 6\]"
+    with pytest.raises(ValueError, match=msg):
         image_to_coords([torch.rand(3, 6, 6), torch.rand(3, 6, 6), torch.rand(3, 8, 8)])
     with pytest.raises(ValueError, match=r"\[C, H, W\] or \[B, C, H, W\]"):
         image_to_coords(torch.rand(6, 6))

@@ -12,7 +12,8 @@ weight sets evaluated in one call:
   forward pass (Klocek et al. 2019); :class:`MetaInit`: a few SGD steps from a
   meta-learned initialisation (Tancik et al. 2021); both :class:`FieldMethod`\\ s
   with ``reconstruct`` for super-resolution and inpainting;
-* :func:`train_fields`, :func:`evaluate_fields`, :func:`psnr`, :func:`ssim`.
+* :func:`train_fields`, :func:`evaluate_fields`, :func:`psnr`, :func:`ssim`,
+  :func:`save_grid` (PNG grids).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from hyperfunc.fields._image_hypernet import ImageHyperNet
 from hyperfunc.fields._meta_init import MetaInit
 from hyperfunc.fields._method import FieldMethod, as_float_images
 from hyperfunc.fields._metrics import mse, psnr, ssim
+from hyperfunc.fields._plot import save_grid
 from hyperfunc.fields._render import DEFAULT_MEMORY_LIMIT, bytes_per_point, render
 from hyperfunc.fields._train import Quality, evaluate_fields, train_fields
 
@@ -41,5 +43,5 @@ __all__ = [
     # methods
     "FieldMethod", "ImageHyperNet", "MetaInit", "as_float_images",
     # training and quality
-    "train_fields", "evaluate_fields", "Quality", "psnr", "ssim", "mse",
+    "train_fields", "evaluate_fields", "Quality", "psnr", "ssim", "mse", "save_grid",
 ]

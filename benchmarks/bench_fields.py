@@ -1,0 +1,372 @@
+"""Continuous representations: images as functions (COIN, image → function hypernetwork, super-resolution).
+
+Parts (run one at a time: each uses both CPU cores):
+
+* ``coin``: per-image fitting of 200 CIFAR-10 test images (the first 20 of each class)
+  with a SIREN 2→18→18→3 (453 weights, w0 = 30, Adam 2e-4, full batch), all 200 in one
+  batched call (:func:`hyperfunc.fields.fit`); mean PSNR after 1k/2k/5k/10k steps, and
+  the time per step against a per-image loop (200 modules, 200 Adams) in the same run.
+* ``render``: pixels/s of rendering B generated SIRENs at 256×256 in one batched call
+  (:func:`hyperfunc.fields.render`) against a per-function loop.
+* ``hypernet``: :class:`hyperfunc.fields.ImageHyperNet` trained on a dataset for a time
+  budget, test PSNR/SSIM with 0 and 3 refinement steps (Adam; the rate picked on 200
+  held-out training images); ``--dataset cifar10`` (train 5k, test 2k) or ``mnist``
+  (train 60k, test: the first 2k). ``--method meta-init`` trains the
+  :class:`hyperfunc.fields.MetaInit` baseline instead (3 SGD steps from a learned init).
+* ``superres``: ImageHyperNet trained on Omniglot 28×28 (background split), functions
+  generated from evaluation-split 28×28 images rendered at 105×105 and compared with
+  the real 105×105 images, against bicubic upsampling.
+
+Every part appends a JSON line to ``benchmarks/fields_runs.jsonl``; ``--table --record``
+writes the latest row of each part into RESULTS.md. Pictures go to ``--pictures``
+(default ``docs/_static``).
+
+    python benchmarks/bench_fields.py --part coin
+    python benchmarks/bench_fields.py --part hypernet --dataset cifar10 --minutes 15
+    python benchmarks/bench_fields.py --table --record
+    python benchmarks/bench_fields.py --quick          # CI smoke run (seconds)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from _results import record_section
+
+import hyperfunc as hf
+from hyperfunc.fields import (
+    ImageHyperNet,
+    MetaInit,
+    evaluate_fields,
+    fit,
+    image_to_coords,
+    psnr,
+    render,
+    save_grid,
+    ssim,
+    train_fields,
+)
+
+HERE = Path(__file__).resolve().parent
+RUNS = HERE / "fields_runs.jsonl"
+DATA = HERE.parents[1] / "shared" / "data"
+PICTURES = HERE.parent / "docs" / "_static"
+COIN_STEPS = (1000, 2000, 5000, 10000)
+COIN_PUBLISHED = {1000: 25.97, 2000: 27.98, 5000: 29.88, 10000: 30.70}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def save(row: dict[str, Any], runs: Path) -> None:
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    row = {"date": stamp, "machine": machine(), "command": " ".join(sys.argv), **row}
+    print(json.dumps(row))
+    with runs.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def cifar(data: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    name = "cifar10_test2k.npz" if split == "test" else "cifar10_train5k.npz"
+    with np.load(data / name, allow_pickle=False) as d:
+        x, y = d[f"x_{split}"], d[f"y_{split}"]
+    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y.astype(np.int64))
+
+
+def coin_images(data: Path, per_class: int = 20) -> torch.Tensor:
+    """The first ``per_class`` test images of each class, class by class, as float in [0, 1]."""
+    x, y = cifar(data, "test")
+    idx = torch.cat([(y == c).nonzero().flatten()[:per_class] for c in range(10)])
+    return x[idx].float() / 255
+
+
+# ------------------------------------------------------------------ coin
+def part_coin(args: argparse.Namespace) -> dict[str, Any]:
+    images = coin_images(args.data, 2 if args.quick else 20)
+    steps = (5, 10) if args.quick else COIN_STEPS
+    target = hf.stateless(hf.targets.siren(2, 3, hidden=(18, 18), w0=30.0))
+    assert target.spec.size == 453
+    coords, values = image_to_coords(images)
+    start = target.init_params((len(images),), generator=torch.Generator().manual_seed(args.seed))
+
+    # time per step: batched vs a per-image loop, measured in this run, same starting weights
+    def loop_steps(n: int) -> float:
+        nets, opts = [], []
+        for i in range(len(images)):
+            net = hf.targets.siren(2, 3, hidden=(18, 18), w0=30.0)
+            net.load_state_dict({k: v[i] for k, v in start.items()})
+            nets.append(net)
+            opts.append(torch.optim.Adam(net.parameters(), lr=2e-4))
+        t0 = time.perf_counter()
+        for _ in range(n):
+            for i, (net, opt) in enumerate(zip(nets, opts)):
+                opt.zero_grad()
+                (net(coords) - values[i]).pow(2).mean().backward()
+                opt.step()
+        return (time.perf_counter() - t0) / n
+
+    timing_steps = 3 if args.quick else 30
+    loop_s = statistics.median(loop_steps(timing_steps) for _ in range(3))
+    batched_s = statistics.median(
+        fit(target, start, coords, values, steps=timing_steps, lr=2e-4, show_progress=False).seconds
+        / timing_steps for _ in range(3)
+    )
+    res = fit(target, start, coords, values, steps=steps[-1], lr=2e-4, record_at=steps,
+              show_progress=not args.quick)
+    mean = {s: float(res.psnr[s].mean()) for s in steps}
+    for s in steps:
+        print(f"step {s}: mean PSNR {mean[s]:.2f} dB (COIN {COIN_PUBLISHED.get(s, float('nan'))})")
+    print(f"per step: batched {1000 * batched_s:.1f} ms, per-image loop {1000 * loop_s:.1f} ms "
+          f"({loop_s / batched_s:.1f}×)")
+    if not args.quick:
+        rec = render(target, res.params, 32)
+        save_grid({"CIFAR-10": images[::20][:10], "COIN fit 10k": rec[::20][:10]},
+                  args.pictures / "fields_coin.png")
+    return {"part": "coin", "images": len(images), "psnr": {str(s): round(mean[s], 3) for s in steps},
+            "batched_ms": round(1000 * batched_s, 2), "loop_ms": round(1000 * loop_s, 2),
+            "fit_seconds": round(res.seconds, 1)}
+
+
+# ---------------------------------------------------------------- render
+def part_render(args: argparse.Namespace) -> dict[str, Any]:
+    b, side = (8, 32) if args.quick else (200, 256)
+    target = hf.stateless(hf.targets.siren(2, 3, hidden=(32, 32, 32)))
+    params = target.init_params((b,), generator=torch.Generator().manual_seed(0))
+    render(target, params, 16)  # warm-up
+
+    def batched() -> float:
+        t0 = time.perf_counter()
+        render(target, params, side)
+        return time.perf_counter() - t0
+
+    def loop() -> float:
+        t0 = time.perf_counter()
+        for i in range(b):
+            render(target, {k: v[i:i + 1] for k, v in params.items()}, side)
+        return time.perf_counter() - t0
+
+    tb = statistics.median(batched() for _ in range(3))
+    tl = statistics.median(loop() for _ in range(3))
+    px = b * side * side
+    print(f"render {b} SIRENs 2-32-32-32-3 at {side}×{side}: batched {px / tb / 1e6:.1f} Mpx/s, "
+          f"loop {px / tl / 1e6:.1f} Mpx/s ({tl / tb:.1f}×)")
+    return {"part": "render", "functions": b, "side": side, "batched_mpx_s": round(px / tb / 1e6, 2),
+            "loop_mpx_s": round(px / tl / 1e6, 2)}
+
+
+# ------------------------------------------------------- hypernet / meta-init
+def dataset(args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    if args.dataset == "cifar10":
+        return cifar(args.data, "train")[0], cifar(args.data, "test")[0]
+    with np.load(args.data / "mnist.npz", allow_pickle=False) as d:
+        return torch.from_numpy(d["x_train"])[:, None], torch.from_numpy(d["x_test"][:2000])[:, None]
+
+
+def build(args: argparse.Namespace, channels: int, size: int) -> hf.fields.FieldMethod:
+    torch.manual_seed(args.seed)
+    hidden = (16, 16) if args.quick else (32, 32, 32)
+    target = hf.stateless(hf.targets.siren(2, channels, hidden=hidden, w0=30.0))
+    if args.method == "meta-init":
+        return MetaInit(channels, size, target, inner_steps=3, inner_lr=1e-2)
+    if args.quick:
+        return ImageHyperNet(channels, size, target, embedding_dim=32, encoder_widths=(8, 16), hidden=(64,))
+    return ImageHyperNet(channels, size, target, embedding_dim=256, encoder_widths=(32, 64, 128),
+                         hidden=(256,))
+
+
+def pick_rate(model: hf.fields.FieldMethod, held_out: torch.Tensor, steps: int) -> tuple[float, float]:
+    """The refinement rate with the best PSNR on held-out training images."""
+    scores = {lr: evaluate_fields(model, held_out, refine_steps=steps, refine_lr=lr).psnr
+              for lr in (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)}
+    best = max(scores, key=lambda k: scores[k])
+    return best, scores[best]
+
+
+def part_hypernet(args: argparse.Namespace) -> dict[str, Any]:
+    train, test = dataset(args)
+    if args.quick:
+        train, test = train[:64], test[:16]
+    n_hold = 8 if args.quick else 200
+    held_out, train = train[-n_hold:], train[:-n_hold]
+    model = build(args, train.shape[1], train.shape[-1])
+    t0 = time.perf_counter()
+    losses = train_fields(model, train, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                          seed=args.seed, time_limit=60 * args.minutes, show_progress=not args.quick)
+    minutes = (time.perf_counter() - t0) / 60
+    q0 = evaluate_fields(model, test)
+    rate, _ = pick_rate(model, held_out, 3)
+    q3 = evaluate_fields(model, test, refine_steps=3, refine_lr=rate)
+    print(f"{args.method} on {args.dataset}: {len(losses)} steps in {minutes:.1f} min; test PSNR "
+          f"{q0.psnr:.2f} ± {q0.psnr_ci:.2f} dB (SSIM {q0.ssim:.3f}), after 3 refinement steps "
+          f"(Adam {rate:g}) "
+          f"{q3.psnr:.2f} ± {q3.psnr_ci:.2f} dB (SSIM {q3.ssim:.3f})")
+    if not args.quick:
+        x = test[:10].float() / 255
+        save_grid({"test image": x, "generated": model.reconstruct(x),
+                   "+3 steps": model.reconstruct(x, refine_steps=3, refine_lr=rate),
+                   "rendered 4×": model.reconstruct(x, size=4 * x.shape[-1])},
+                  args.pictures / f"fields_{args.method}_{args.dataset}.png")
+    return {"part": "hypernet", "method": args.method, "dataset": args.dataset, "steps": len(losses),
+            "minutes": round(minutes, 1), "batch_size": args.batch_size, "lr": args.lr,
+            "params": sum(p.numel() for p in model.parameters()), "test_images": len(test),
+            "psnr0": round(q0.psnr, 3), "psnr0_ci": round(q0.psnr_ci, 3), "ssim0": round(q0.ssim, 4),
+            "refine_lr": rate, "psnr3": round(q3.psnr, 3), "psnr3_ci": round(q3.psnr_ci, 3),
+            "ssim3": round(q3.ssim, 4)}
+
+
+# --------------------------------------------------------------- superres
+def part_superres(args: argparse.Namespace) -> dict[str, Any]:
+    with np.load(args.data / "omniglot_28.npz", allow_pickle=False) as d:
+        train = torch.from_numpy(d["background_images"].reshape(-1, 1, 28, 28))
+        low = torch.from_numpy(d["evaluation_images"][:, 0].reshape(-1, 1, 28, 28))  # drawer 1 of each
+    with np.load(args.data / "omniglot_105_bits.npz", allow_pickle=False) as d:
+        bits = d["evaluation_bits"][:, 0]
+    high = torch.from_numpy(np.unpackbits(bits, axis=-1)[..., :105].astype(np.float32))[:, None]
+    n_test = 16 if args.quick else 500
+    if args.quick:
+        train = train[:64]
+    low, high = low[:n_test], high[:n_test]
+    model = build(args, 1, 28)
+    t0 = time.perf_counter()
+    losses = train_fields(model, train, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                          seed=args.seed, time_limit=60 * args.minutes, show_progress=not args.quick)
+    minutes = (time.perf_counter() - t0) / 60
+    x = low.float() / 255
+    bicubic = F.interpolate(x, size=105, mode="bicubic", align_corners=False).clamp(0, 1)
+    rows: dict[str, Any] = {}
+    rec28 = evaluate_fields(model, low)
+    for steps in (0, 3):
+        rec = torch.cat([model.reconstruct(x[i:i + 100], size=105, refine_steps=steps, refine_lr=1e-3)
+                         for i in range(0, len(x), 100)])
+        rows[f"hypernet{steps}"] = {"psnr": float(psnr(rec, high).mean()),
+                                    "ssim": float(ssim(rec, high).mean())}
+        if steps == 0:
+            shown = rec[:10]
+    rows["bicubic"] = {"psnr": float(psnr(bicubic, high).mean()), "ssim": float(ssim(bicubic, high).mean())}
+    for k, v in rows.items():
+        print(f"super-resolution 28 → 105, {k}: PSNR {v['psnr']:.2f} dB, SSIM {v['ssim']:.3f}")
+    print(f"(28×28 reconstruction PSNR {rec28.psnr:.2f} dB; {len(losses)} steps in {minutes:.1f} min)")
+    if not args.quick:
+        save_grid({"28×28 input": x[:10], "bicubic 105": bicubic[:10], "hypernet 105": shown,
+                   "real 105": high[:10]}, args.pictures / "fields_superres_omniglot.png")
+    return {"part": "superres", "method": args.method, "steps": len(losses), "minutes": round(minutes, 1),
+            "test_images": len(x), "psnr28": round(rec28.psnr, 3),
+            **{f"{k}_{m}": round(v[m], 4) for k, v in rows.items() for m in ("psnr", "ssim")}}
+
+
+# ------------------------------------------------------------------ table
+def latest(runs: Path) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    if runs.exists():
+        for line in runs.read_text().splitlines():
+            row = json.loads(line)
+            where = f"-{row['method']}-{row.get('dataset', 'omniglot')}" if "method" in row else ""
+            key = row["part"] + where
+            out[key] = row
+    return out
+
+
+def table(runs: Path) -> list[str]:
+    rows = latest(runs)
+    lines = []
+    if "coin" in rows:
+        r = rows["coin"]
+        lines += [
+            f"Per-image fitting (COIN) of {r['images']} CIFAR-10 test images (first 20 per class), SIREN "
+            "2→18→18→3 (453 weights, w0 = 30), Adam 2e-4, full batch, all images in one batched call:",
+            "", "| steps | hyperfunc mean PSNR (dB) | COIN published | difference |", "|---|---|---|---|",
+        ]
+        for s, v in r["psnr"].items():
+            pub = COIN_PUBLISHED.get(int(s), math.nan)
+            lines.append(f"| {s} | {v:.2f} | {pub:.2f} | {v - pub:+.2f} |")
+        lines += ["", f"Per step: batched {r['batched_ms']} ms vs a per-image loop {r['loop_ms']} ms "
+                      f"(**{r['loop_ms'] / r['batched_ms']:.1f}×**); 10k steps took {r['fit_seconds']} s. "
+                      f"{r['machine']}; `{r['command']}`, {r['date']}.", ""]
+    if "render" in rows:
+        r = rows["render"]
+        lines += [f"Rendering {r['functions']} SIRENs 2→32→32→32→3 at {r['side']}×{r['side']}: batched "
+                  f"{r['batched_mpx_s']} Mpx/s vs per-function loop {r['loop_mpx_s']} Mpx/s "
+                  f"(**{r['batched_mpx_s'] / r['loop_mpx_s']:.1f}×**). {r['machine']}; `{r['command']}`.", ""]
+    hyper = [r for k, r in rows.items() if k.startswith("hypernet")]
+    if hyper:
+        lines += ["Image → function (test PSNR / SSIM, mean ± 95 % interval over the test images; "
+                  "refinement: "
+                  "3 Adam steps on the generated weights, rate picked on 200 held-out training images):", "",
+                  "| method | dataset | training | PSNR 0 steps | SSIM | PSNR 3 steps | SSIM | command |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in hyper:
+            lines.append(
+                f"| {r['method']} | {r['dataset']} | {r['steps']} steps of {r['batch_size']}, "
+                f"{r['minutes']} min | "
+                f"{r['psnr0']:.2f} ± {r['psnr0_ci']:.2f} | {r['ssim0']:.3f} | {r['psnr3']:.2f} ± "
+                f"{r['psnr3_ci']:.2f} (lr {r['refine_lr']:g}) | {r['ssim3']:.3f} | `{r['command']}` |")
+        lines += ["", f"{hyper[-1]['machine']}.", ""]
+    sr = [r for k, r in rows.items() if k.startswith("superres")]
+    for r in sr:
+        lines += [f"Super-resolution on Omniglot ({r['test_images']} evaluation characters, drawer 1): "
+                  f"{r['method']} trained on the 28×28 background split ({r['steps']} steps, "
+                  f"{r['minutes']} min), "
+                  "rendered at 105×105 and compared with the real 105×105 image:", "",
+                  "| upsampling 28 → 105 | PSNR (dB) | SSIM |", "|---|---|---|",
+                  f"| bicubic | {r['bicubic_psnr']:.2f} | {r['bicubic_ssim']:.3f} |",
+                  f"| generated function | {r['hypernet0_psnr']:.2f} | {r['hypernet0_ssim']:.3f} |",
+                  f"| generated + 3 refinement steps | {r['hypernet3_psnr']:.2f} | "
+                  f"{r['hypernet3_ssim']:.3f} |",
+                  "", f"(28×28 reconstruction PSNR {r['psnr28']:.2f} dB.) {r['machine']}; "
+                  f"`{r['command']}`.", ""]
+    return lines
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=["coin", "render", "hypernet", "superres"])
+    p.add_argument("--dataset", choices=["cifar10", "mnist"], default="cifar10")
+    p.add_argument("--method", choices=["image-hypernet", "meta-init"], default="image-hypernet")
+    p.add_argument("--minutes", type=float, default=15.0, help="training time budget")
+    p.add_argument("--steps", type=int, default=1_000_000,
+                   help="training steps (the time budget usually ends first)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument("--pictures", type=Path, default=PICTURES)
+    p.add_argument("--runs-file", type=Path, default=RUNS)
+    p.add_argument("--quick", action="store_true", help="CI smoke run of every part (seconds)")
+    p.add_argument("--table", action="store_true")
+    p.add_argument("--record", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.table:
+        lines = table(args.runs_file)
+        print("\n".join(lines))
+        if args.record:
+            record_section("fields", ["## Continuous representations (CPU)", "", *lines])
+        return 0
+    parts = {"coin": part_coin, "render": part_render, "hypernet": part_hypernet, "superres": part_superres}
+    if args.quick:
+        args.steps, args.minutes, args.batch_size = 3, 1.0, 4
+        for name, fn in parts.items():
+            print(name, json.dumps(fn(args))[:200])
+        return 0
+    if args.part is None:
+        p.error("give --part, --table or --quick")
+    save(parts[args.part](args), args.runs_file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

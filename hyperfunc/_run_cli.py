@@ -138,6 +138,10 @@ def run_command(args: argparse.Namespace) -> int:
         from hyperfunc.fewshot._command import run_fewshot_command
 
         return run_fewshot_command(args, method_cls)
+    if family == "fields":
+        from hyperfunc.fields._command import run_fields_command
+
+        return run_fields_command(args, method_cls)
     if family != "continual":
         raise ValueError(f"method {args.method!r} (family {family!r}) can't be run by `hyperfunc run`")
     method_args = parse_assignments(args.method_arg, "--method-arg")

@@ -10,8 +10,10 @@ weight sets evaluated in one call:
 * :func:`fit`: per-image fitting of B functions at once (COIN), or refinement;
 * :class:`ImageHyperNet`: image → encoder → hypernetwork → SIREN weights, one
   forward pass (Klocek et al. 2019); :class:`MetaInit`: a few SGD steps from a
-  meta-learned initialisation (Tancik et al. 2021); both :class:`FieldMethod`\\ s
-  with ``reconstruct`` for super-resolution and inpainting;
+  meta-learned initialisation (Tancik et al. 2021); :class:`PerImageFit`: COIN's
+  per-image fitting; all :class:`FieldMethod`\\ s with ``reconstruct`` for
+  super-resolution and inpainting (``hyperfunc run --method image-hypernet
+  --tasks cifar10-images``);
 * :func:`train_fields`, :func:`evaluate_fields`, :func:`psnr`, :func:`ssim`,
   :func:`save_grid` (PNG grids).
 """
@@ -31,7 +33,9 @@ from hyperfunc.fields._image_hypernet import ImageHyperNet
 from hyperfunc.fields._meta_init import MetaInit
 from hyperfunc.fields._method import FieldMethod, as_float_images
 from hyperfunc.fields._metrics import mse, psnr, ssim
+from hyperfunc.fields._per_image import PerImageFit
 from hyperfunc.fields._plot import save_grid
+from hyperfunc.fields._registered import ImageSet, cifar10_images, mnist_images, omniglot_images
 from hyperfunc.fields._render import DEFAULT_MEMORY_LIMIT, bytes_per_point, render
 from hyperfunc.fields._train import Quality, evaluate_fields, train_fields
 
@@ -41,7 +45,9 @@ __all__ = [
     # rendering and fitting
     "render", "bytes_per_point", "DEFAULT_MEMORY_LIMIT", "fit", "FitResult", "per_image_mse",
     # methods
-    "FieldMethod", "ImageHyperNet", "MetaInit", "as_float_images",
+    "FieldMethod", "ImageHyperNet", "MetaInit", "PerImageFit", "as_float_images",
+    # image sets
+    "ImageSet", "cifar10_images", "mnist_images", "omniglot_images",
     # training and quality
     "train_fields", "evaluate_fields", "Quality", "psnr", "ssim", "mse", "save_grid",
 ]

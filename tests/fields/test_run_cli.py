@@ -1,0 +1,68 @@
+"""``hyperfunc run`` for image → function methods, the registered image sets and PerImageFit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import hyperfunc as hf
+from hyperfunc._cli import main
+from hyperfunc.fields import ImageSet, PerImageFit, fit, image_to_coords
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+needs_data = pytest.mark.skipif(not (DATA / "omniglot_28.npz").exists(), reason="needs ../shared/data")
+
+
+@needs_data
+def test_image_hypernet_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    code = main([
+        "run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--data", str(DATA),
+        "--task-arg", "test_images=6", "--steps", "4", "--batch-size", "4", "--no-progress",
+        "--method-arg", "embedding_dim=16", "--method-arg", "hidden=[32]",
+        "--target-arg", "hidden=[8,8]", "--out", str(out),
+    ])
+    assert code == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["steps_done"] == 4 and res["test_images"] == 6 and res["target"] == "siren"
+    assert res["psnr_3steps"] > 0 and (out / "checkpoint.pt").exists()
+    assert (out / "reconstructions.png").stat().st_size > 1000
+    assert "test PSNR" in capsys.readouterr().out
+    assert main(["run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--resume",
+                 "--out", str(out)]) == 2
+    assert "--resume is not supported" in capsys.readouterr().err
+
+
+@needs_data
+def test_registered_image_sets() -> None:
+    om = hf.tasks.get("omniglot-images")(root=DATA, test_images=5)
+    assert isinstance(om, ImageSet) and om.train.shape == (964 * 20, 1, 28, 28)
+    assert om.test.shape == (5, 1, 28, 28)
+    assert om.train.dtype == torch.uint8 and int(om.train.max()) == 255
+    ci = hf.tasks.get("cifar10-images")(root=DATA, test_images=7)
+    assert ci.channels == 3 and ci.size == 32 and len(ci.test) == 7 and len(ci.train) == 5000
+    assert "cifar10" in repr(ci)
+
+
+def test_non_image_task_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--method", "coin", "--tasks", "sinusoid", "--out", str(tmp_path / "x")]) == 2
+    assert "gives Sinusoid, not an ImageSet" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_image_set_validation() -> None:
+    with pytest.raises(ValueError, match=r"train images \[1, 8, 8\] but test images \[3, 8, 8\]"):
+        ImageSet("x", torch.zeros(2, 1, 8, 8), torch.zeros(2, 3, 8, 8))
+
+
+def test_per_image_fit_is_fit_from_a_seeded_init() -> None:
+    coin = PerImageFit(1, 6, hf.stateless(hf.targets.siren(2, 1, hidden=(8, 8))), steps=7, lr=1e-3, seed=3)
+    x = torch.rand(2, 1, 6, 6)
+    got = coin.weights(x)
+    start = coin.target.init_params((2,), generator=torch.Generator().manual_seed(3))
+    ref = fit(coin.target, start, *image_to_coords(x), steps=7, lr=1e-3, show_progress=False).params
+    assert all(torch.equal(got[n], ref[n]) for n in ref)
+    assert list(coin.parameters()) == []

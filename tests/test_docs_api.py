@@ -36,6 +36,7 @@ PUBLIC_MODULES = [
     "hyperfunc.datasets",
     "hyperfunc.continual",
     "hyperfunc.fewshot",
+    "hyperfunc.fields",
     "hyperfunc.inner",
     "hyperfunc.higher",
 ]
@@ -74,6 +75,14 @@ DOCTEST_MODULES = [
     "hyperfunc.fewshot._protonets",
     "hyperfunc.fewshot._maml",
     "hyperfunc.fewshot._train",
+    "hyperfunc.fields._coords",
+    "hyperfunc.fields._metrics",
+    "hyperfunc.fields._render",
+    "hyperfunc.fields._fit",
+    "hyperfunc.fields._image_hypernet",
+    "hyperfunc.fields._meta_init",
+    "hyperfunc.fields._per_image",
+    "hyperfunc.targets._fourier",
 ]
 
 # ``.. autoclass:: hyperfunc.ParamSpec``, ``.. py:function:: hyperfunc.tasks.get(name)``, ...

@@ -29,13 +29,13 @@ def per_image_mse(
     ``mask`` (``[B, P]``, 1 = known pixel) restricts each image's error to its known
     pixels (inpainting).
     """
-    pred = target.batched(params, coords, shared=coords.dim() == 2)
+    pred: Tensor = target.batched(params, coords, shared=coords.dim() == 2)
     if pred.shape != values.shape:
         raise ValueError(
             f"the target's output {list(pred.shape)} does not match values {list(values.shape)}; "
             "check the target's out_features against the image channels"
         )
-    err = (pred - values).pow(2).mean(dim=2)
+    err: Tensor = (pred - values).pow(2).mean(dim=2)
     if mask is None:
         return err.mean(dim=1)
     if mask.shape != err.shape:
@@ -136,7 +136,7 @@ def fit(
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = per_image_mse(target, weights, coords, values, mask)
-        loss.sum().backward()
+        loss.sum().backward()  # type: ignore[no-untyped-call]
         opt.step()
         seconds += time.perf_counter() - start
         if i % 100 == 0:

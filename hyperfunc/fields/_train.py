@@ -61,7 +61,7 @@ def train_fields(
         idx = torch.randint(len(images), (batch_size,), generator=g)
         loss = method.loss(as_float_images(images[idx]), pixels, generator=g)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         losses.append(float(loss.detach()))
         if i % 50 == 0:

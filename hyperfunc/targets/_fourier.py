@@ -43,7 +43,8 @@ class FourierFeatures(nn.Module):
         self.register_buffer("B", torch.randn(num_frequencies, in_features, generator=g) * scale)
 
     def forward(self, x: Tensor) -> Tensor:
-        proj = 2 * math.pi * x @ self.B.t()
+        freqs = self.get_buffer("B")
+        proj = 2 * math.pi * x @ freqs.t()
         return torch.cat([torch.cos(proj), torch.sin(proj)], dim=-1)
 
     def extra_repr(self) -> str:

@@ -9,25 +9,33 @@ nothing about it):
 
 It also provides :func:`chamfer_distance`, the samplers :func:`sample_unit_ball`
 and :func:`sample_unit_sphere`, the composed model :class:`HyperCloud` (Spurek
-et al. 2020) with its training loop :func:`fit`, and :func:`load_point_clouds`
-for ``.npy`` files::
+et al. 2020) with its training loop :func:`fit` and test-set measure
+:func:`evaluate`, :func:`plot_clouds` for PNG grids of clouds (with matplotlib),
+and :func:`load_point_clouds` for ``.npy`` files::
 
     import hyperfunc as hf
-    from hyperfunc_pointclouds import HyperCloud, fit
+    from hyperfunc_pointclouds import HyperCloud, evaluate, fit
 
     data = hf.tasks.get("shapes")(num_clouds=20, num_points=512, seed=0)
     model = HyperCloud(dim=64)
     history = fit(model, data, steps=500, batch_size=10)
     clouds = model.reconstruct(data.points[:4], n_samples=2048)   # [4, 2048, 3]
+    evaluate(model, hf.tasks.get("shapes")(10, 512, seed=1))["chamfer"]
+
+The command ``python -m hyperfunc_pointclouds`` (or ``hyperfunc-pointclouds``)
+does all of this end to end and writes ``results.json``, ``model.pt`` and
+``reconstructions.png``; see :mod:`hyperfunc_pointclouds.__main__`.
 """
 
 from __future__ import annotations
 
 from hyperfunc_pointclouds._chamfer import REDUCTIONS, chamfer_distance
 from hyperfunc_pointclouds._encoder import PointNetEncoder
+from hyperfunc_pointclouds._evaluate import evaluate
 from hyperfunc_pointclouds._fit import fit
 from hyperfunc_pointclouds._io import load_point_clouds
 from hyperfunc_pointclouds._model import HYPERNETS, HyperCloud
+from hyperfunc_pointclouds._plot import plot_clouds
 from hyperfunc_pointclouds._sampling import sample_unit_ball, sample_unit_sphere
 from hyperfunc_pointclouds._shapes import SHAPES, ShapeClouds, shapes
 from hyperfunc_pointclouds._target import hypercloud
@@ -41,9 +49,11 @@ __all__ = [
     "ShapeClouds",
     "__version__",
     "chamfer_distance",
+    "evaluate",
     "fit",
     "hypercloud",
     "load_point_clouds",
+    "plot_clouds",
     "sample_unit_ball",
     "sample_unit_sphere",
     "shapes",

@@ -13,6 +13,7 @@ import hyperfunc as hf
 import pytest
 
 import hyperfunc_pointclouds
+import hyperfunc_pointclouds.__main__
 from hyperfunc_pointclouds import PointNetEncoder, hypercloud, shapes
 
 ENTRY_POINTS = {
@@ -20,13 +21,19 @@ ENTRY_POINTS = {
     "hyperfunc.embeddings": ("pointnet", "hyperfunc_pointclouds:PointNetEncoder"),
     "hyperfunc.tasks": ("shapes", "hyperfunc_pointclouds:shapes"),
 }
+SCRIPT = ("console_scripts", "hyperfunc-pointclouds", "hyperfunc_pointclouds.__main__:main")
 
 MODULES = [
+    "hyperfunc_pointclouds.__main__",
+    "hyperfunc_pointclouds._atomic",
     "hyperfunc_pointclouds._chamfer",
+    "hyperfunc_pointclouds._command",
     "hyperfunc_pointclouds._encoder",
+    "hyperfunc_pointclouds._evaluate",
     "hyperfunc_pointclouds._fit",
     "hyperfunc_pointclouds._io",
     "hyperfunc_pointclouds._model",
+    "hyperfunc_pointclouds._plot",
     "hyperfunc_pointclouds._sampling",
     "hyperfunc_pointclouds._shapes",
     "hyperfunc_pointclouds._target",
@@ -37,7 +44,10 @@ MODULES = [
 def test_distribution_declares_the_entry_points() -> None:
     dist = md.distribution("hyperfunc-pointclouds")
     declared = {(ep.group, ep.name, ep.value) for ep in dist.entry_points}
-    assert declared == {(g, n, v) for g, (n, v) in ENTRY_POINTS.items()}
+    assert declared == {(g, n, v) for g, (n, v) in ENTRY_POINTS.items()} | {SCRIPT}
+    group, name, value = SCRIPT
+    [script] = md.entry_points(group=group, name=name)
+    assert script.value == value and script.load() is hyperfunc_pointclouds.__main__.main
 
 
 def test_registries_find_the_plugin() -> None:

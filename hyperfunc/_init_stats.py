@@ -49,18 +49,34 @@ def default_init_stats(spec: ParamSpec) -> InitStats:
     return InitStats({n: 0.0 for n in spec.names}, {n: _rule_var(spec, n) for n in spec.names})
 
 
+#: Attribute a module may set to declare the distribution its own parameters are drawn
+#: from: ``{local parameter name: (mean, variance)}``. It overrides the measurement (useful
+#: for small tensors, whose measured variance would be noisy).
+INIT_ATTRIBUTE = "_hyperfunc_init_stats"
+
+
 def init_stats_from_module(module: nn.Module) -> InitStats:
     """Measure mean and variance of each of ``module``'s parameters as initialised.
 
     Tensors whose elements are all equal (e.g. a norm layer's weight of ones) get
     variance 0 and their value as mean. Small tensors with spread (fewer than 64
-    elements, e.g. a bias) use PyTorch's default rule instead of a noisy estimate.
+    elements, e.g. a bias) use PyTorch's default rule instead of a noisy estimate,
+    unless their module declares its distribution in an attribute
+    ``_hyperfunc_init_stats = {name: (mean, var)}`` (as :func:`~hyperfunc.targets.siren`'s
+    layers do: their initialisation is not PyTorch's default).
     """
     spec = ParamSpec.from_module(module)
     mean: dict[str, float] = {}
     var: dict[str, float] = {}
+    declared: dict[str, tuple[float, float]] = {}
+    for prefix, sub in module.named_modules():
+        for local, mv in getattr(sub, INIT_ATTRIBUTE, {}).items():
+            declared[f"{prefix}.{local}" if prefix else local] = (float(mv[0]), float(mv[1]))
     with torch.no_grad():
         for name, p in module.named_parameters():
+            if name in declared:
+                mean[name], var[name] = declared[name]
+                continue
             t = p.detach().double()
             if t.numel() == 0:
                 mean[name], var[name] = 0.0, 0.0

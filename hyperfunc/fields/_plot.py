@@ -18,7 +18,7 @@ def save_grid(rows: Mapping[str, Tensor], path: str | Path, *, columns: int | No
     Each row is labelled with its key; images are shown at their own resolution
     scaled to the same cell size, without interpolation, so a 28 × 28 input and a
     105 × 105 render can be compared side by side. The file is written atomically
-    (a temporary file, then renamed). Returns the path, or ``None`` if matplotlib
+    (a temporary file, then renamed; missing folders are created). Returns the path, or ``None`` if matplotlib
     is not installed (``pip install hyperfunc[plot]``).
     """
     if not rows:
@@ -50,6 +50,7 @@ def save_grid(rows: Mapping[str, Tensor], path: str | Path, *, columns: int | No
                 ax.set_ylabel(label, fontsize=8)
     fig.tight_layout()
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent if str(path.parent) else ".")
     os.close(fd)
     try:

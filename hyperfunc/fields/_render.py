@@ -14,6 +14,8 @@ __all__ = ["render", "DEFAULT_MEMORY_LIMIT", "bytes_per_point"]
 
 #: The default bound on the activations a render call holds at once (bytes).
 DEFAULT_MEMORY_LIMIT = 256 * 2**20
+#: The size of one activation tensor that ``chunk=None`` aims for (bytes).
+CACHE_BYTES = 4 * 2**20
 
 
 def _batch_size(params: Mapping[str, Tensor]) -> int:
@@ -54,7 +56,8 @@ def render(
         target: the coordinate network (``2 → C``).
         params: B weight sets (a leading axis B on every tensor).
         height, width: the resolution (``width`` defaults to ``height``).
-        chunk: coordinates per call; ``None`` picks the largest chunk within
+        chunk: coordinates per call; ``None`` picks a chunk whose activation
+            tensors are about 4 MiB (cache-sized: faster on a CPU), within
             ``memory_limit``.
         memory_limit: bytes of activations a chunk may take (estimated by
             :func:`bytes_per_point`).
@@ -84,7 +87,11 @@ def render(
         )
     n = height * width
     if chunk is None:
-        chunk = min(n, int(fits))
+        # Within the memory bound, keep each activation tensor near CACHE_BYTES: on a CPU an
+        # elementwise op (the sine) on a tensor far larger than the cache runs several times
+        # slower per element (the batched render of 200 functions was 3× slower than a loop).
+        layer_width = per_point // (4 * 4 * b)
+        chunk = max(1, min(n, int(fits), CACHE_BYTES // (4 * b * layer_width)))
     elif not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive integer or None, got {chunk!r}")
     elif chunk > fits and chunk > 1:

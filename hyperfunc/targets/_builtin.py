@@ -129,6 +129,14 @@ class Sine(nn.Module):
         return f"w0={self.w0}"
 
 
+def _declare_uniform(lin: nn.Linear, weight_bound: float, bias_bound: float) -> None:
+    # the exact distributions, for Target.init_params and hypernetwork initialisation
+    # (small tensors' measured variance would be noisy, and PyTorch's rule does not apply)
+    lin._hyperfunc_init_stats = {  # type: ignore[assignment]
+        "weight": (0.0, weight_bound**2 / 3), "bias": (0.0, bias_bound**2 / 3),
+    }
+
+
 def siren(
     in_features: int = 2,
     out_features: int = 3,
@@ -162,10 +170,12 @@ def siren(
         with torch.no_grad():
             lin.weight.uniform_(-bound, bound)
             lin.bias.uniform_(-1.0 / math.sqrt(a), 1.0 / math.sqrt(a))
+        _declare_uniform(lin, bound, 1.0 / math.sqrt(a))
         layers += [lin, Sine(w_first if i == 0 else w0)]
     out = nn.Linear(sizes[-1], out_features)
     bound = math.sqrt(6.0 / sizes[-1]) / w0
     with torch.no_grad():
         out.weight.uniform_(-bound, bound)
+    _declare_uniform(out, bound, 1.0 / math.sqrt(sizes[-1]))
     layers.append(out)
     return nn.Sequential(*layers)

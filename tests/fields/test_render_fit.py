@@ -132,3 +132,17 @@ def test_fourier_mlp_is_features_then_mlp() -> None:
     assert hf.targets.get("fourier-mlp") is hf.targets.fourier_mlp
     with pytest.raises(ValueError, match="scale must be positive"):
         hf.targets.fourier_mlp(scale=0.0)
+
+
+def test_siren_init_params_follow_its_own_initialisation() -> None:
+    # siren's layers declare their exact distributions: a 2-input first layer is U(±1/2), not
+    # PyTorch's U(±1/sqrt(2)) (a small tensor's measured variance would be too noisy to use)
+    net = hf.targets.siren(2, 3, hidden=(18, 18), w0=30.0)
+    target = hf.stateless(net)
+    assert target.init_stats.var["0.weight"] == pytest.approx(0.25 / 3)
+    assert target.init_stats.var["2.weight"] == pytest.approx(6 / 18 / 900 / 3)
+    assert target.init_stats.var["4.bias"] == pytest.approx(1 / 18 / 3)
+    sample = target.init_params((2000,), generator=torch.Generator().manual_seed(0))
+    assert sample["0.weight"].abs().max() <= 0.5 and sample["0.weight"].abs().max() > 0.49
+    bound = math.sqrt(6 / 18) / 30
+    assert sample["2.weight"].abs().max() <= bound * (1 + 1e-6)

@@ -222,6 +222,7 @@ def part_hypernet(args: argparse.Namespace) -> dict[str, Any]:
                    "rendered 4×": model.reconstruct(x, size=4 * x.shape[-1])},
                   args.pictures / f"fields_{args.method}_{args.dataset}.png")
     return {"part": "hypernet", "method": args.method, "dataset": args.dataset, "steps": len(losses),
+            "generator": type(getattr(model, "hypernet", model)).__name__,
             "minutes": round(minutes, 1), "batch_size": args.batch_size, "lr": args.lr,
             "params": sum(p.numel() for p in model.parameters()), "test_images": len(test),
             "psnr0": round(q0.psnr, 3), "psnr0_ci": round(q0.psnr_ci, 3), "ssim0": round(q0.ssim, 4),
@@ -268,6 +269,7 @@ def part_superres(args: argparse.Namespace) -> dict[str, Any]:
         save_grid({"28×28 input": x[:10], "bicubic 105": bicubic[:10], "hypernet 105": shown,
                    "real 105": high[:10]}, args.pictures / "fields_superres_omniglot.png")
     return {"part": "superres", "method": args.method, "steps": len(losses), "minutes": round(minutes, 1),
+            "generator": type(getattr(model, "hypernet", model)).__name__,
             "test_images": len(x), "psnr28": round(rec28.psnr, 3), "refine_lr": rate,
             **{f"{k}_{m}": round(v[m], 4) for k, v in rows.items() for m in ("psnr", "ssim")}}
 
@@ -319,7 +321,8 @@ def table(runs: Path) -> list[str]:
                   "|---|---|---|---|---|---|---|---|"]
         for r in hyper:
             lines.append(
-                f"| {r['method']} | {r['dataset']} | {r['steps']} steps of {r['batch_size']}, "
+                f"| {r['method']} ({r.get('generator', 'MLPHyperNet')}) | {r['dataset']} | "
+                f"{r['steps']} steps of {r['batch_size']}, "
                 f"{r['minutes']} min | "
                 f"{r['psnr0']:.2f} ± {r['psnr0_ci']:.2f} | {r['ssim0']:.3f} | {r['psnr3']:.2f} ± "
                 f"{r['psnr3_ci']:.2f} (lr {r['refine_lr']:g}) | {r['ssim3']:.3f} | `{r['command']}` |")

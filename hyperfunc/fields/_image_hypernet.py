@@ -9,6 +9,8 @@ from torch import Tensor
 from hyperfunc._target import Target, stateless
 from hyperfunc.embeddings._conv_image import ConvImageEncoder
 from hyperfunc.fields._method import FieldMethod
+from hyperfunc.hypernets._additive import Additive
+from hyperfunc.hypernets._base import HyperNetwork
 from hyperfunc.hypernets._mlp import MLPHyperNet
 from hyperfunc.targets._builtin import siren
 
@@ -19,11 +21,10 @@ class ImageHyperNet(FieldMethod):
     """Klocek et al. (2019) / SIREN's hypernetwork experiment: image → encoder → hypernetwork → weights.
 
     The encoder is a :class:`~hyperfunc.embeddings.ConvImageEncoder` that flattens its
-    last feature map (it must know *where* things are), the hypernetwork an
-    :class:`~hyperfunc.hypernets.MLPHyperNet` whose output layer starts at the
-    target's own initial weight statistics, so an untrained model already emits
-    well-initialised SIRENs. All B functions of a batch are evaluated in one batched
-    call.
+    last feature map (it must know *where* things are); the hypernetwork adds an
+    image-dependent update to learned shared weights (or, with ``hypernet="mlp"``,
+    generates every weight, starting at the target's own initial statistics). All
+    B functions of a batch are evaluated in one batched call.
 
     Args:
         in_channels: image channels (1 grey, 3 RGB).
@@ -32,6 +33,12 @@ class ImageHyperNet(FieldMethod):
         embedding_dim: size of the image code.
         encoder_widths: channels of the encoder's stride-2 conv blocks.
         hidden: hidden widths of the hypernetwork.
+        hypernet: ``"additive"`` (default): learned shared SIREN weights plus a
+            generated, image-dependent update that starts at zero
+            (:class:`~hyperfunc.hypernets.Additive`; SIREN's own hypernetwork starts
+            near a shared initialisation the same way), or ``"mlp"``: every weight
+            generated from scratch (:class:`~hyperfunc.hypernets.MLPHyperNet`),
+            which trains far more slowly through the sine layers.
 
     Examples:
         >>> import torch, hyperfunc as hf
@@ -52,12 +59,18 @@ class ImageHyperNet(FieldMethod):
         embedding_dim: int = 256,
         encoder_widths: Sequence[int] = (32, 64, 128),
         hidden: Sequence[int] = (256,),
+        hypernet: str = "additive",
     ) -> None:
         if target is None:
             target = stateless(siren(2, in_channels, hidden=(32, 32, 32)))
         super().__init__(target, in_channels, image_size)
+        if hypernet not in ("additive", "mlp"):
+            raise ValueError(f"hypernet must be 'additive' or 'mlp', got {hypernet!r}")
         self.encoder = ConvImageEncoder(in_channels, embedding_dim, encoder_widths, image_size=image_size)
-        self.hypernet = MLPHyperNet(target, embedding_dim, hidden)
+        self.hypernet: HyperNetwork = (
+            Additive(target, embedding_dim, hidden) if hypernet == "additive"
+            else MLPHyperNet(target, embedding_dim, hidden)
+        )
 
     def weights(self, images: Tensor) -> dict[str, Tensor]:
         """B SIREN weight sets, one per image of ``[B, C, H, W]``."""

@@ -21,15 +21,20 @@ def _blobs(n: int = 16, size: int = 8, seed: int = 0) -> torch.Tensor:
     return out
 
 
-def _small_hypernet(size: int = 8, channels: int = 1) -> ImageHyperNet:
+def _small_hypernet(size: int = 8, channels: int = 1, kind: str = "additive") -> ImageHyperNet:
     target = hf.stateless(hf.targets.siren(2, channels, hidden=(16, 16)))
-    return ImageHyperNet(channels, size, target, embedding_dim=32, encoder_widths=(8, 16), hidden=(64,))
+    return ImageHyperNet(channels, size, target, embedding_dim=32, encoder_widths=(8, 16), hidden=(64,),
+                         hypernet=kind)
 
 
-def test_generated_functions_equal_hand_built_sirens() -> None:
-    model = _small_hypernet(channels=3)
+@pytest.mark.parametrize("kind", ["additive", "mlp"])
+def test_generated_functions_equal_hand_built_sirens(kind: str) -> None:
+    model = _small_hypernet(channels=3, kind=kind)
     images = torch.rand(3, 3, 8, 8)
+    if kind == "additive":  # move the update off its zero start, so the weights differ per image
+        torch.nn.init.normal_(model.hypernet.head.weight, std=0.1)
     params = model.weights(images)
+    assert not torch.equal(params["0.weight"][0], params["0.weight"][1])
     rec = model.reconstruct(images, size=11)
     for i in range(3):
         net = hf.targets.siren(2, 3, hidden=(16, 16))
@@ -80,6 +85,8 @@ def test_bad_images_are_named_and_change_nothing() -> None:
         train_fields(model, torch.rand(2, 3, 8, 8), steps=3, batch_size=2, show_progress=False)
     with pytest.raises(ValueError, match=r"batch_size must be in \[1, 2\]"):
         train_fields(model, torch.rand(2, 1, 8, 8), steps=3, batch_size=5, show_progress=False)
+    with pytest.raises(ValueError, match="hypernet must be 'additive' or 'mlp', got 'chunky'"):
+        ImageHyperNet(1, 8, hypernet="chunky")
     with pytest.raises(TypeError, match="hyperfunc.stateless"):
         ImageHyperNet(1, 8, hf.targets.siren(2, 1))  # type: ignore[arg-type]
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())

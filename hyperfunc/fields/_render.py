@@ -87,9 +87,8 @@ def render(
         )
     n = height * width
     if chunk is None:
-        # Within the memory bound, keep each activation tensor near CACHE_BYTES: on a CPU an
-        # elementwise op (the sine) on a tensor far larger than the cache runs several times
-        # slower per element (the batched render of 200 functions was 3× slower than a loop).
+        # Within the memory bound, keep each activation tensor near CACHE_BYTES: on a CPU,
+        # elementwise ops (the sine) on tensors far larger than the cache are slower per element.
         layer_width = per_point // (4 * 4 * b)
         chunk = max(1, min(n, int(fits), CACHE_BYTES // (4 * b * layer_width)))
     elif not isinstance(chunk, int) or chunk < 1:

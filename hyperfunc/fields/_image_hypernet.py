@@ -6,13 +6,12 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from hyperfunc._target import Target, stateless
+from hyperfunc._target import Target
 from hyperfunc.embeddings._conv_image import ConvImageEncoder
 from hyperfunc.fields._method import FieldMethod
 from hyperfunc.hypernets._additive import Additive
 from hyperfunc.hypernets._base import HyperNetwork
 from hyperfunc.hypernets._mlp import MLPHyperNet
-from hyperfunc.targets._builtin import siren
 
 __all__ = ["ImageHyperNet"]
 
@@ -61,15 +60,13 @@ class ImageHyperNet(FieldMethod):
         hidden: Sequence[int] = (256,),
         hypernet: str = "additive",
     ) -> None:
-        if target is None:
-            target = stateless(siren(2, in_channels, hidden=(32, 32, 32)))
         super().__init__(target, in_channels, image_size)
         if hypernet not in ("additive", "mlp"):
             raise ValueError(f"hypernet must be 'additive' or 'mlp', got {hypernet!r}")
         self.encoder = ConvImageEncoder(in_channels, embedding_dim, encoder_widths, image_size=image_size)
         self.hypernet: HyperNetwork = (
-            Additive(target, embedding_dim, hidden) if hypernet == "additive"
-            else MLPHyperNet(target, embedding_dim, hidden)
+            Additive(self.target, embedding_dim, hidden) if hypernet == "additive"
+            else MLPHyperNet(self.target, embedding_dim, hidden)
         )
 
     def weights(self, images: Tensor) -> dict[str, Tensor]:

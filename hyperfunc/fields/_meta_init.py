@@ -6,13 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hyperfunc._target import Target, stateless
+from hyperfunc._target import Target
 from hyperfunc.fewshot._method import _SEP
 from hyperfunc.fields._coords import image_to_coords
 from hyperfunc.fields._method import FieldMethod
 from hyperfunc.inner import SGD, adapt_batched
 from hyperfunc.inner._base import check_rate
-from hyperfunc.targets._builtin import siren
 
 __all__ = ["MetaInit"]
 
@@ -52,8 +51,6 @@ class MetaInit(FieldMethod):
         inner_lr: float = 1e-2,
         first_order: bool = False,
     ) -> None:
-        if target is None:
-            target = stateless(siren(2, in_channels, hidden=(32, 32, 32)))
         super().__init__(target, in_channels, image_size)
         if not isinstance(inner_steps, int) or inner_steps < 0:
             raise ValueError(f"inner_steps must be an int >= 0, got {inner_steps!r}")
@@ -61,7 +58,7 @@ class MetaInit(FieldMethod):
         self.inner_steps, self.inner_lr, self.first_order = inner_steps, float(inner_lr), bool(first_order)
         #: The learned initial weights (keys: the target's names with ``/`` for ``.``).
         self.theta = nn.ParameterDict()
-        for n, p in target.init_params().items():
+        for n, p in self.target.init_params().items():
             self.theta[n.replace(".", _SEP)] = nn.Parameter(p)
 
     def init_weights(self) -> dict[str, Tensor]:

@@ -8,10 +8,11 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from hyperfunc._target import Target
+from hyperfunc._target import Target, stateless
 from hyperfunc.fields._coords import image_to_coords, sample_pixels, stack_images
 from hyperfunc.fields._fit import fit, per_image_mse
 from hyperfunc.fields._render import render
+from hyperfunc.targets._builtin import siren
 
 __all__ = ["FieldMethod", "as_float_images"]
 
@@ -29,15 +30,20 @@ class FieldMethod(nn.Module):
     another size) and inpainting come from here.
 
     Args:
-        target: the coordinate network ``(y, x) ↦ C values`` (e.g. a SIREN).
+        target: the coordinate network ``(y, x) ↦ C values``; ``None`` builds
+            ``siren(2, in_channels, hidden=default_hidden)``.
         in_channels: image channels C.
         image_size: side of the (square) training images.
     """
 
     family: ClassVar[str] = "fields"
+    #: Hidden widths of the SIREN built when no target is given.
+    default_hidden: ClassVar[tuple[int, ...]] = (32, 32, 32)
 
-    def __init__(self, target: Target, in_channels: int, image_size: int) -> None:
+    def __init__(self, target: Target | None, in_channels: int, image_size: int) -> None:
         super().__init__()
+        if target is None:
+            target = stateless(siren(2, in_channels, hidden=self.default_hidden))
         if not isinstance(target, Target):
             raise TypeError(
                 f"target must be a hyperfunc Target, got {type(target).__name__}; wrap the module with "

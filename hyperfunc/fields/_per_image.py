@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hyperfunc._target import Target, stateless
+from hyperfunc._target import Target
 from hyperfunc.fields._coords import image_to_coords
 from hyperfunc.fields._fit import fit
 from hyperfunc.fields._method import FieldMethod
-from hyperfunc.targets._builtin import siren
 
 __all__ = ["PerImageFit"]
 
@@ -38,6 +37,8 @@ class PerImageFit(FieldMethod):
         torch.Size([2, 3, 16, 16])
     """
 
+    default_hidden = (18, 18)
+
     def __init__(
         self,
         in_channels: int,
@@ -48,8 +49,6 @@ class PerImageFit(FieldMethod):
         lr: float = 2e-4,
         seed: int = 0,
     ) -> None:
-        if target is None:
-            target = stateless(siren(2, in_channels, hidden=(18, 18)))
         super().__init__(target, in_channels, image_size)
         if not isinstance(steps, int) or steps < 0:
             raise ValueError(f"steps must be a non-negative integer, got {steps!r}")

@@ -25,14 +25,18 @@ def _batch_size(params: Mapping[str, Tensor]) -> int:
     return int(first.shape[0])
 
 
+def _widest(target: Target) -> int:
+    """The widest layer: the largest leading dimension of a weight matrix."""
+    return max([s[0] for s in target.spec.shapes if len(s) >= 2] or [1])
+
+
 def bytes_per_point(target: Target, batch: int) -> int:
     """An upper estimate of the activation memory one coordinate costs for ``batch`` functions.
 
     The widest layer's activations (the largest leading dimension of a weight matrix),
     float32, counted four times (pre-activation, activation, the next product, and slack).
     """
-    widths = [s[0] for s in target.spec.shapes if len(s) >= 2] or [1]
-    return 4 * 4 * batch * max(widths)
+    return 4 * 4 * batch * _widest(target)
 
 
 def render(
@@ -89,8 +93,7 @@ def render(
     if chunk is None:
         # Within the memory bound, keep each activation tensor near CACHE_BYTES: on a CPU,
         # elementwise ops (the sine) on tensors far larger than the cache are slower per element.
-        layer_width = per_point // (4 * 4 * b)
-        chunk = max(1, min(n, int(fits), CACHE_BYTES // (4 * b * layer_width)))
+        chunk = max(1, min(n, int(fits), CACHE_BYTES // (4 * b * _widest(target))))
     elif not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive integer or None, got {chunk!r}")
     elif chunk > fits and chunk > 1:

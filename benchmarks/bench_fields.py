@@ -6,8 +6,9 @@ Parts (run one at a time: each uses both CPU cores):
   with a SIREN 2→18→18→3 (453 weights, w0 = 30, Adam 2e-4, full batch), all 200 in one
   batched call (:func:`hyperfunc.fields.fit`); mean PSNR after 1k/2k/5k/10k steps, and
   the time per step against a per-image loop (200 modules, 200 Adams) in the same run.
-* ``render``: pixels/s of rendering B generated SIRENs at 256×256 in one batched call
-  (:func:`hyperfunc.fields.render`) against a per-function loop.
+* ``render``: pixels/s of rendering 200 SIRENs at 32², 128² and 256² with
+  :func:`hyperfunc.fields.render` (fused tiles; and with an explicit chunk) against a loop
+  of one-function renders and a plain per-image loop of ``nn.Module`` SIRENs, in one run.
 * ``hypernet``: :class:`hyperfunc.fields.ImageHyperNet` trained on a dataset for a time
   budget, test PSNR/SSIM with 0 and 3 refinement steps (Adam; the rate picked on 200
   held-out training images); ``--dataset cifar10`` (train 5k, test 2k) or ``mnist``
@@ -36,6 +37,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ import torch.nn.functional as F
 from _results import record_section
 
 import hyperfunc as hf
+from hyperfunc.fields._render import CACHE_BYTES
 from hyperfunc.fields import (
     ImageHyperNet,
     MetaInit,
@@ -141,31 +144,70 @@ def part_coin(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- render
+def arithmetic_bound() -> float:
+    """Mpx/s if a SIREN 2→32→32→32→3 cost only its two hidden layers' matmuls and sines.
+
+    Timed on one cache-sized tile ([8, 2048, 32], in place, no allocation): the work no
+    rendering strategy avoids (the first layer and the 3-wide output are left out).
+    """
+    h, w, bias = torch.randn(8, 2048, 32) * 3, torch.randn(8, 32, 32) / 6, torch.randn(8, 1, 32)
+    dst = torch.empty_like(h)
+    for _ in range(3):
+        torch.baddbmm(bias, h, w, out=dst).sin_()
+    reps = 50
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        torch.baddbmm(bias, h, w, out=dst).sin_()
+    per_layer = (time.perf_counter() - t0) / reps / (8 * 2048)  # seconds per pixel per layer
+    return 1e-6 / (2 * per_layer)
+
+
 def part_render(args: argparse.Namespace) -> dict[str, Any]:
+    """Pixels/s of B SIRENs rendered four ways, timed in one run (median of 5, interleaved).
+
+    ``batched``: :func:`render` with its defaults (the fused tiled path);
+    ``chunked``: :func:`render` with an explicit chunk (``target.batched`` per chunk, the
+    generic path, chunk as the automatic choice for other targets); ``library_loop``:
+    :func:`render` called per function; ``module_loop``: a plain per-image loop, each
+    weight set in an ``nn.Module`` SIREN evaluated on the whole grid (``functional_call``).
+    """
     b, sides = (8, (16, 32)) if args.quick else (200, (32, 128, 256))
-    target = hf.stateless(hf.targets.siren(2, 3, hidden=(32, 32, 32)))
+    module = hf.targets.siren(2, 3, hidden=(32, 32, 32))
+    target = hf.stateless(module)
     params = target.init_params((b,), generator=torch.Generator().manual_seed(0))
+    chunk = max(1, CACHE_BYTES // (4 * b * 32))
     render(target, params, 16)  # warm-up
-    out: dict[str, Any] = {"part": "render", "functions": b, "sides": list(sides)}
+    out: dict[str, Any] = {"part": "render", "functions": b, "sides": list(sides), "chunk": chunk,
+                           "bound_mpx_s": round(arithmetic_bound(), 3)}
+    print(f"arithmetic bound (two hidden 32×32 layers' matmuls and sines on a cached tile): "
+          f"{out['bound_mpx_s']:.2f} Mpx/s")
     for side in sides:
+        coords = hf.fields.grid(side, side)
 
-        def batched(side: int = side) -> float:
-            t0 = time.perf_counter()
-            render(target, params, side)
-            return time.perf_counter() - t0
+        def module_loop() -> None:
+            with torch.no_grad():
+                for i in range(b):
+                    torch.func.functional_call(module, {k: v[i] for k, v in params.items()}, (coords,))
 
-        def loop(side: int = side) -> float:
-            t0 = time.perf_counter()
-            for i in range(b):
-                render(target, {k: v[i:i + 1] for k, v in params.items()}, side)
-            return time.perf_counter() - t0
-
-        tb = statistics.median(batched() for _ in range(3))
-        tl = statistics.median(loop() for _ in range(3))
+        ways: dict[str, Callable[[], object]] = {
+            "batched": lambda: render(target, params, side),
+            "chunked": lambda: render(target, params, side, chunk=chunk),
+            "library_loop": lambda: [render(target, {k: v[i:i + 1] for k, v in params.items()}, side)
+                                     for i in range(b)],
+            "module_loop": module_loop,
+        }
+        times: dict[str, list[float]] = {k: [] for k in ways}
+        for _ in range(5):  # interleaved, so drifts in machine load hit every way alike
+            for k, f in ways.items():
+                t0 = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t0)
         px = b * side * side
-        print(f"render {b} SIRENs 2-32-32-32-3 at {side}×{side}: batched {px / tb / 1e6:.2f} Mpx/s, "
-              f"loop {px / tl / 1e6:.2f} Mpx/s ({tl / tb:.1f}×)")
-        out[str(side)] = {"batched_mpx_s": round(px / tb / 1e6, 3), "loop_mpx_s": round(px / tl / 1e6, 3)}
+        mpx = {k: round(px / statistics.median(v) / 1e6, 3) for k, v in times.items()}
+        print(f"render {b} SIRENs 2-32-32-32-3 at {side}×{side} (Mpx/s): " +
+              ", ".join(f"{k} {v:.2f}" for k, v in mpx.items()) +
+              f"; batched / module loop {mpx['batched'] / mpx['module_loop']:.1f}×")
+        out[str(side)] = {f"{k}_mpx_s": v for k, v in mpx.items()}
     return out
 
 
@@ -304,13 +346,24 @@ def table(runs: Path) -> list[str]:
                       f"{r['machine']}; `{r['command']}`, {r['date']}.", ""]
     if "render" in rows:
         r = rows["render"]
-        lines += [f"Rendering {r['functions']} SIRENs 2→32→32→32→3 (default chunking, 256 MiB bound), "
-                  "batched call vs a loop of one-function calls:", "",
-                  "| resolution | batched (Mpx/s) | loop (Mpx/s) | ratio |", "|---|---|---|---|"]
+        lines += [f"Rendering {r['functions']} SIRENs 2→32→32→32→3 on a grid, four ways timed in one run "
+                  "(Mpx/s, median of 5 interleaved): `render` with its defaults (fused tiles), `render` with "
+                  f"chunk={r.get('chunk')} (`target.batched` per chunk), `render` per function, and a plain "
+                  "per-image loop of `nn.Module` SIRENs on the whole grid:", "",
+                  "| resolution | batched | chunked | library per function | module loop | "
+                  "batched / module loop | batched / library loop |", "|---|---|---|---|---|---|---|"]
         for side in r["sides"]:
             v = r[str(side)]
-            lines.append(f"| {side}×{side} | {v['batched_mpx_s']} | {v['loop_mpx_s']} | "
-                         f"**{v['batched_mpx_s'] / v['loop_mpx_s']:.1f}×** |")
+            if "module_loop_mpx_s" not in v:  # an older record: batched vs library loop only
+                v = {**v, "chunked_mpx_s": math.nan, "module_loop_mpx_s": math.nan,
+                     "library_loop_mpx_s": v["loop_mpx_s"]}
+            lines.append(f"| {side}×{side} | {v['batched_mpx_s']:.2f} | {v['chunked_mpx_s']:.2f} | "
+                         f"{v['library_loop_mpx_s']:.2f} | {v['module_loop_mpx_s']:.2f} | "
+                         f"**{v['batched_mpx_s'] / v['module_loop_mpx_s']:.1f}×** | "
+                         f"{v['batched_mpx_s'] / v['library_loop_mpx_s']:.1f}× |")
+        if "bound_mpx_s" in r:
+            lines += ["", f"Arithmetic bound (only the two hidden layers' matmuls and sines, timed on one "
+                          f"cache-sized tile in the same run): {r['bound_mpx_s']:.2f} Mpx/s."]
         lines += ["", f"{r['machine']}; `{r['command']}`.", ""]
     hyper = [r for k, r in rows.items() if k.startswith("hypernet")]
     if hyper:

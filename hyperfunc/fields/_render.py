@@ -9,6 +9,7 @@ from torch import Tensor
 
 from hyperfunc._target import Target
 from hyperfunc.fields._coords import coords_to_image, grid
+from hyperfunc.fields._fused_render import TILE_BYTES, fold_layers, render_fused
 
 __all__ = ["render", "DEFAULT_MEMORY_LIMIT", "bytes_per_point"]
 
@@ -56,13 +57,22 @@ def render(
     at a time for all B functions in one batched call per chunk, so memory stays
     bounded at any resolution.
 
+    With ``chunk=None`` and no ``grad``, a target with the plain-MLP fast path
+    (:attr:`~hyperfunc.Target.has_fast_path`, e.g. a SIREN) is rendered by a
+    fused path: ``w0`` folded into the weights, in-place sines into reused
+    buffers, tiles sized for the cache, and the first sine layer separated into
+    per-row and per-column sines. It gives the same image (to float rounding)
+    several times faster on a CPU.
+
     Args:
         target: the coordinate network (``2 → C``).
         params: B weight sets (a leading axis B on every tensor).
         height, width: the resolution (``width`` defaults to ``height``).
-        chunk: coordinates per call; ``None`` picks a chunk whose activation
-            tensors are about 4 MiB (cache-sized: faster on a CPU), within
-            ``memory_limit``.
+        chunk: coordinates per batched call of all B functions; ``None``
+            chooses: plain-MLP targets (SIRENs) without ``grad`` are then
+            rendered in fused, cache-sized tiles of a few functions × a few rows
+            (see below), other targets in chunks whose activation tensors are
+            about 4 MiB, within ``memory_limit``.
         memory_limit: bytes of activations a chunk may take (estimated by
             :func:`bytes_per_point`).
         align_corners: the grid convention (pixel centres by default).
@@ -90,6 +100,7 @@ def render(
             f"memory_limit={memory_limit}; raise memory_limit or render fewer functions at a time"
         )
     n = height * width
+    chunk_given = chunk is not None
     if chunk is None:
         # Within the memory bound, keep each activation tensor near CACHE_BYTES: on a CPU,
         # elementwise ops (the sine) on tensors far larger than the cache are slower per element.
@@ -104,6 +115,14 @@ def render(
             "choose automatically), or raise memory_limit"
         )
     first = next(iter(params.values()))
+    plan = target._plan  # the plain-MLP steps, if the target has that shape
+    fused = chunk_given is False and not (grad and torch.is_grad_enabled()) and plan is not None
+    layers = fold_layers(plan, params) if fused and plan is not None else None
+    if layers is not None and layers[0].weight.shape[1] == 2:
+        side = grid(height, width, align_corners=align_corners, device=first.device, dtype=first.dtype)
+        side = side.view(height, width, 2)
+        tile = min(TILE_BYTES, max(1, memory_limit // 4))
+        return render_fused(layers, side[:, 0, 0], side[0, :, 1], tile_bytes=tile)
     coords = grid(height, width, align_corners=align_corners, device=first.device, dtype=first.dtype)
     parts = []
     with torch.set_grad_enabled(grad and torch.is_grad_enabled()):

@@ -37,6 +37,14 @@ class HyperMAML(FewShotMethod):
     adapted head. Everything (backbone, universal head, hypernetwork) is trained by
     the outer loop on the query loss; there are no inner gradient steps.
 
+    **Prototype head.** With ``head_init="prototypes"`` the head the update is
+    added to is not universal but built from each episode's support set, as in
+    Proto-MAML (Triantafillou et al. 2020): row ``c`` is ``2·μ_c`` with bias
+    ``−‖μ_c‖²`` (``μ_c`` the mean support embedding of class ``c``), the linear
+    form of ProtoNets' squared-distance classifier, so training starts from
+    ProtoNets and the hypernetwork learns a correction. This departs from the
+    paper (whose head is universal, the default ``"learned"``); it learns faster.
+
     **Warm-up.** With ``warmup_steps > 0`` the update is a blend
     ``α·Δ_hyper + (1 − α)·Δ_MAML`` where ``Δ_MAML = −inner_lr·∇ L_support`` is one
     MAML step on the head (its cross-entropy gradient, in closed form, so it is
@@ -61,6 +69,8 @@ class HyperMAML(FewShotMethod):
             support point is described by ``[features, prediction, y]``).
         support_loss: in training, score the adapted head on the support set too
             (the authors' ``hm_support_set_loss``).
+        head_init: ``"learned"`` (a universal head, the paper's) or
+            ``"prototypes"`` (a per-episode prototype head; classification only).
         params: the backbone's initial weights; default ``target.init_params()``.
 
     Examples:
@@ -90,10 +100,19 @@ class HyperMAML(FewShotMethod):
         inner_lr: float = 0.01,
         loss: str = "cross_entropy",
         support_loss: bool = False,
+        head_init: str = "learned",
         params: Mapping[str, Tensor] | None = None,
     ) -> None:
         super().__init__(target, params, loss=loss)
         self.support_loss = bool(support_loss)
+        if head_init not in ("learned", "prototypes"):
+            raise ValueError(f"head_init must be 'learned' or 'prototypes', got {head_init!r}")
+        if head_init == "prototypes" and self.regression:
+            raise ValueError(
+                "head_init='prototypes' builds the head from class means, but loss='mse' regresses "
+                "(no classes); use head_init='learned'"
+            )
+        self.head_init = head_init
         if per_class is None:
             per_class = not self.regression
         if per_class and self.regression:
@@ -109,8 +128,10 @@ class HyperMAML(FewShotMethod):
         self.warmup_steps, self.inner_lr = warmup_steps, float(inner_lr)
         self.hidden, self.per_class = tuple(int(h) for h in hidden), bool(per_class)
         self.head = stateless(nn.Linear(feature_dim, n_way))
+        # the universal head (none with prototype heads: each episode builds its own)
         self.head_params = nn.ParameterDict(
-            {n: nn.Parameter(p) for n, p in self.head.init_params().items()}
+            {} if head_init == "prototypes"
+            else {n: nn.Parameter(p) for n, p in self.head.init_params().items()}
         )
         per_example = feature_dim + 2 * n_way
         if self.per_class:  # one generator shared by the classes: a row of the head from a class's shots
@@ -131,7 +152,7 @@ class HyperMAML(FewShotMethod):
             "n_way": self.n_way, "k_shot": self.k_shot, "feature_dim": self.feature_dim,
             "hidden": list(self.hidden), "per_class": self.per_class,
             "warmup_steps": self.warmup_steps, "inner_lr": self.inner_lr, "loss": self.loss_name,
-            "support_loss": self.support_loss,
+            "support_loss": self.support_loss, "head_init": self.head_init,
         }
 
     @property
@@ -166,9 +187,18 @@ class HyperMAML(FewShotMethod):
         support, labels = by_label(emb[:, :n_s], batch.y_support)
         return support, labels, emb[:, n_s:]
 
+    def _base_head(self, support: Tensor) -> dict[str, Tensor]:
+        """The head the update is added to: universal, or each episode's prototype head."""
+        if self.head_init == "learned":
+            return dict(self.head_params)
+        # support is in label order: [B, N*K, D] -> class means [B, N, D]
+        protos = support.reshape(support.shape[0], self.n_way, self.k_shot, -1).mean(2)
+        return {"weight": 2.0 * protos, "bias": -(protos * protos).sum(-1)}
+
     def _head_from(self, support: Tensor, labels: Tensor) -> dict[str, Tensor]:
-        base = dict(self.head_params)
-        out = self.head(base, support)  # [B, S, N]: the universal head's predictions
+        base = self._base_head(support)
+        # [B, S, N]: the base head's predictions (one head for all episodes, or one each)
+        out = self.head(base, support) if self.head_init == "learned" else self.head.batched(base, support)
         if self.regression:  # predictions and targets as they are
             probs, onehot = out, labels
         else:

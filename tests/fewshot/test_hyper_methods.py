@@ -14,6 +14,7 @@ from hyperfunc.fewshot import (
     Episodes,
     HyperMAML,
     HyperShot,
+    ProtoNets,
     Sinusoid,
     evaluate,
     feature_size,
@@ -124,6 +125,33 @@ def test_hypermaml_warmup_step_equals_autograd_maml_step(loss: str) -> None:
     assert "steps_done" in method.state_dict()
 
 
+def test_hypermaml_prototype_head_starts_as_protonets_and_adds_the_generated_update() -> None:
+    batch = _shuffled(_episodes(n_way=4, k_shot=2))
+    backbone = hf.stateless(hf.targets.mlp(8, 6, hidden=(16,)))
+    method = HyperMAML(backbone, n_way=4, k_shot=2, feature_dim=6, hidden=(32,), head_init="prototypes")
+    assert len(method.head_params) == 0 and method.describe()["head_init"] == "prototypes"
+    protonets = ProtoNets(backbone, params=method.weights())
+    # Δ = 0 at initialisation: the same class probabilities as ProtoNets (squared distances)
+    torch.testing.assert_close(method.predict(batch).softmax(-1), protonets.predict(batch).softmax(-1))
+    _perturb(method.hypernet.head)
+    logits = method.predict(batch)
+    w = method.weights()
+    for b in range(3):
+        order = sorted(range(8), key=lambda i: (int(batch.y_support[b, i]), i))
+        feats = method.target(w, batch.x_support[b])[order]
+        labels = batch.y_support[b][order]
+        protos = torch.stack([feats[labels == c].mean(0) for c in range(4)])
+        base = _linear(2 * protos, -(protos**2).sum(-1))
+        z = torch.cat([feats, torch.softmax(base(feats), -1), F.one_hot(labels, 4).float()], -1)
+        rows = [method.hypernet(z[2 * c: 2 * c + 2].flatten()) for c in range(4)]
+        adapted = _linear(base.weight + torch.cat([r["weight"] for r in rows]),
+                          base.bias + torch.cat([r["bias"] for r in rows]))
+        torch.testing.assert_close(logits[b], adapted(method.target(w, batch.x_query[b])), rtol=1e-5, atol=1e-5)
+    loss, _ = method.loss(batch)
+    loss.backward()
+    assert all(p.grad is not None for p in method.hypernet.parameters())
+
+
 def test_hypermaml_learns_gaussian_clusters() -> None:
     data = _clusters()
     train = Episodes(data[:40], n_way=5, k_shot=1, q_query=5, batch_size=16, seed=0)
@@ -162,6 +190,10 @@ def test_hypermaml_bad_input() -> None:
         HyperMAML(backbone, n_way=4, k_shot=2, feature_dim=6, warmup_steps=-1)
     with pytest.raises(ValueError, match="n_way must be a positive int"):
         HyperMAML(backbone, n_way=0, k_shot=2, feature_dim=6)
+    with pytest.raises(ValueError, match="head_init must be 'learned' or 'prototypes', got 'proto'"):
+        HyperMAML(backbone, n_way=4, k_shot=2, feature_dim=6, head_init="proto")
+    with pytest.raises(ValueError, match="head_init='prototypes'.*loss='mse'.*use head_init='learned'"):
+        HyperMAML(backbone, n_way=1, k_shot=2, feature_dim=6, loss="mse", head_init="prototypes")
     reg = HyperMAML(backbone, n_way=1, k_shot=5, feature_dim=6, loss="mse")
     with pytest.raises(TypeError, match="needs a regression batch"):
         reg.predict(_episodes())

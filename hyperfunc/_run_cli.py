@@ -74,7 +74,9 @@ def add_run_parser(sub: Any) -> None:
     )
     p.add_argument("--method", default="hnet", help="registered method (default hnet)")
     p.add_argument("--tasks", default="split-digits", help="registered task stream (default split-digits)")
-    p.add_argument("--target", default="mlp", help="registered target (default mlp)")
+    p.add_argument("--target", default=None,
+                   help="registered target (default: the method's default_target, else mlp; "
+                   "siren for the image-function methods)")
     p.add_argument(
         "--method-arg",
         action="append",
@@ -134,6 +136,8 @@ def run_command(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     method_cls = hyperfunc.methods.get(args.method)
     family = getattr(method_cls, "family", None)
+    if args.target is None:  # a method may name the target it is usually run with
+        args.target = getattr(method_cls, "default_target", "mlp")
     if family == "fewshot":
         from hyperfunc.fewshot._command import run_fewshot_command
 

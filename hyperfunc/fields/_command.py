@@ -43,8 +43,8 @@ def run_fields_command(args: argparse.Namespace, method_cls: type[Any]) -> int:
             "run on tasks such as 'cifar10-images', 'mnist-images' or 'omniglot-images'"
         )
     torch.manual_seed(args.seed)
-    target_name = "siren" if args.target == "mlp" else args.target  # the run default is a classifier's
-    target_factory = hyperfunc.targets.get(target_name)
+    target_name = args.target
+    target_factory = hyperfunc.targets.get(target_name)  # siren unless --target names another
     tkw: dict[str, Any] = {"in_features": 2, "out_features": images.channels}
     tkw.update(target_args)
     target = stateless(target_factory(**tkw))

@@ -39,6 +39,8 @@ class FieldMethod(nn.Module):
     family: ClassVar[str] = "fields"
     #: Hidden widths of the SIREN built when no target is given.
     default_hidden: ClassVar[tuple[int, ...]] = (32, 32, 32)
+    #: The target ``hyperfunc run`` builds when ``--target`` is not given.
+    default_target: ClassVar[str] = "siren"
 
     def __init__(self, target: Target | None, in_channels: int, image_size: int) -> None:
         super().__init__()

@@ -34,6 +34,13 @@ def test_image_hypernet_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--resume",
                  "--out", str(out)]) == 2
     assert "--resume is not supported" in capsys.readouterr().err
+    # an explicit --target is used as given (the siren is only the default)
+    assert main([
+        "run", "--method", "coin", "--tasks", "omniglot-images", "--data", str(DATA), "--target", "mlp",
+        "--task-arg", "test_images=2", "--steps", "2", "--no-progress", "--target-arg", "hidden=[8]",
+        "--out", str(tmp_path / "mlp"),
+    ]) == 0
+    assert json.loads((tmp_path / "mlp" / "results.json").read_text())["target"] == "mlp"
 
 
 @needs_data

@@ -83,7 +83,8 @@ CONFIGS["omniglot-5w1s-hypermaml-sl-cos3-b4"] = {
 }
 # ... and with a prototype head (Proto-MAML's init; not the paper's universal head)
 CONFIGS["omniglot-5w1s-hypermaml-proto-sl-cos3-b4"] = {
-    **CONFIGS["omniglot-5w1s-hypermaml-sl-cos3-b4"], "args": {"support_loss": True, "head_init": "prototypes"},
+    **CONFIGS["omniglot-5w1s-hypermaml-sl-cos3-b4"],
+    "args": {"support_loss": True, "head_init": "prototypes"},
 }
 CONFIGS["quick"] = {
     "tasks": "sinusoid", "k_shot": 5, "q_train": 10, "q_test": 10, "batch_size": 10, "steps": 100,

@@ -47,7 +47,6 @@ import torch.nn.functional as F
 from _results import record_section
 
 import hyperfunc as hf
-from hyperfunc.fields._render import CACHE_BYTES
 from hyperfunc.fields import (
     ImageHyperNet,
     MetaInit,
@@ -60,6 +59,7 @@ from hyperfunc.fields import (
     ssim,
     train_fields,
 )
+from hyperfunc.fields._render import CACHE_BYTES
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE / "fields_runs.jsonl"
@@ -184,16 +184,17 @@ def part_render(args: argparse.Namespace) -> dict[str, Any]:
     for side in sides:
         coords = hf.fields.grid(side, side)
 
-        def module_loop() -> None:
+        def module_loop(coords: torch.Tensor = coords) -> None:
             with torch.no_grad():
                 for i in range(b):
                     torch.func.functional_call(module, {k: v[i] for k, v in params.items()}, (coords,))
 
         ways: dict[str, Callable[[], object]] = {
-            "batched": lambda: render(target, params, side),
-            "chunked": lambda: render(target, params, side, chunk=chunk),
-            "library_loop": lambda: [render(target, {k: v[i:i + 1] for k, v in params.items()}, side)
-                                     for i in range(b)],
+            "batched": lambda side=side: render(target, params, side),
+            "chunked": lambda side=side: render(target, params, side, chunk=chunk),
+            "library_loop": lambda side=side: [
+                render(target, {k: v[i:i + 1] for k, v in params.items()}, side) for i in range(b)
+            ],
             "module_loop": module_loop,
         }
         times: dict[str, list[float]] = {k: [] for k in ways}

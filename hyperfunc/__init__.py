@@ -20,6 +20,7 @@ from hyperfunc._errors import (
     UnknownNameError,
 )
 from hyperfunc._init_stats import InitStats
+from hyperfunc._progress import progress
 from hyperfunc._registry import Registry, RegistryEntry
 from hyperfunc._spec import ParamSpec
 from hyperfunc._target import Target, check_finite, stateless
@@ -39,6 +40,8 @@ __all__ = [
     "Registry", "RegistryEntry", "targets", "embeddings", "hypernets", "tasks", "methods",
     # method families and data
     "continual", "fewshot", "fields", "datasets",
+    # progress bars (for plugins' long loops)
+    "progress",
     # errors
     "SpecMismatchError", "NonFiniteWeightsError", "RegistryError", "UnknownNameError",
     "DuplicateNameError", "PluginLoadError",

@@ -42,7 +42,23 @@ class _TextBar:
 def progress(total: int, desc: str, enabled: bool = True) -> Any:
     """An iterable over ``range(total)`` that shows a progress bar on stderr.
 
-    The returned object has ``set_postfix_str(text)`` for live numbers (loss).
+    tqdm's bar when tqdm is installed (``pip install hyperfunc[progress]``), else a
+    plain text bar (redrawn in place on a terminal, a line per quarter in a log
+    file). The returned object has ``set_postfix_str(text)`` for live numbers
+    (loss). Plugins use it so their long loops look like hyperfunc's.
+
+    Args:
+        total: the number of iterations.
+        desc: the label in front of the bar.
+        enabled: ``False`` iterates silently.
+
+    Examples:
+        >>> import hyperfunc as hf
+        >>> bar = hf.progress(3, "steps", enabled=False)
+        >>> for step in bar:
+        ...     bar.set_postfix_str(f"loss {1.0 / (step + 1):.2f}")
+        >>> step
+        2
     """
     try:
         from tqdm.auto import tqdm

@@ -52,6 +52,7 @@ DOCTEST_MODULES = [
     "hyperfunc._spec",
     "hyperfunc._target",
     "hyperfunc._compose",
+    "hyperfunc._progress",
     "hyperfunc._registry",
     "hyperfunc.hypernets._mlp",
     "hyperfunc.hypernets._chunked",

@@ -146,7 +146,8 @@ def test_hypermaml_prototype_head_starts_as_protonets_and_adds_the_generated_upd
         rows = [method.hypernet(z[2 * c: 2 * c + 2].flatten()) for c in range(4)]
         adapted = _linear(base.weight + torch.cat([r["weight"] for r in rows]),
                           base.bias + torch.cat([r["bias"] for r in rows]))
-        torch.testing.assert_close(logits[b], adapted(method.target(w, batch.x_query[b])), rtol=1e-5, atol=1e-5)
+        expected = adapted(method.target(w, batch.x_query[b]))
+        torch.testing.assert_close(logits[b], expected, rtol=1e-5, atol=1e-5)
     loss, _ = method.loss(batch)
     loss.backward()
     assert all(p.grad is not None for p in method.hypernet.parameters())

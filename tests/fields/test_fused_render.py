@@ -15,7 +15,9 @@ from hyperfunc.fields._fused_render import fold_layers, render_fused
 from hyperfunc.targets import Sine
 
 
-def _loop(module: nn.Module, params: dict[str, torch.Tensor], h: int, w: int, **kw: bool) -> torch.Tensor:
+def _loop(
+    module: nn.Module, params: dict[str, torch.Tensor], h: int, w: int, **kw: bool
+) -> torch.Tensor:
     """Each weight set loaded into the module and evaluated on the grid: ``[B, C, h, w]``."""
     outs = []
     for i in range(next(iter(params.values())).shape[0]):
@@ -34,7 +36,9 @@ def _fused(target: hf.Target, params: dict[str, torch.Tensor], h: int, w: int, t
 
 @pytest.mark.parametrize("align_corners", [False, True])
 @pytest.mark.parametrize(("b", "h", "w"), [(1, 1, 1), (3, 5, 7), (11, 33, 17)])
-def test_default_render_of_a_siren_equals_hand_built_modules(b: int, h: int, w: int, align_corners: bool) -> None:
+def test_default_render_of_a_siren_equals_hand_built_modules(
+    b: int, h: int, w: int, align_corners: bool
+) -> None:
     module = hf.targets.siren(2, 3, hidden=(16, 8), w0=30.0)
     target = hf.stateless(module)
     params = target.init_params((b,), generator=torch.Generator().manual_seed(b))
@@ -69,11 +73,14 @@ def test_other_activations_bias_free_layers_and_output_activations() -> None:
     torch.testing.assert_close(_fused(target, params, 9, 6, tile=100), out, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("module", [nn.Sequential(nn.Linear(2, 3), Sine(2.0)), nn.Sequential(nn.Linear(2, 1))])
+@pytest.mark.parametrize(
+    "module", [nn.Sequential(nn.Linear(2, 3), Sine(2.0)), nn.Sequential(nn.Linear(2, 1))]
+)
 def test_one_layer_networks(module: nn.Module) -> None:
     target = hf.stateless(module)
     params = target.init_params((3,))
-    torch.testing.assert_close(render(target, params, 4, 6), _loop(module, params, 4, 6), rtol=1e-5, atol=1e-5)
+    ref = _loop(module, params, 4, 6)
+    torch.testing.assert_close(render(target, params, 4, 6), ref, rtol=1e-5, atol=1e-5)
 
 
 def test_folding_leaves_the_weights_alone_and_refuses_other_shapes() -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import hyperfunc
 import torch
 from torch import Tensor
 
@@ -12,29 +11,6 @@ from hyperfunc_pointclouds._model import HyperCloud, check_clouds
 from hyperfunc_pointclouds._shapes import ShapeClouds
 
 __all__ = ["fit"]
-
-
-class _Quiet:
-    """Stands in for a progress bar when none is shown."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-
-    def __iter__(self) -> Any:
-        return iter(range(self.total))
-
-    def set_postfix_str(self, s: str) -> None:
-        del s
-
-
-def _bar(total: int, desc: str, enabled: bool) -> Any:
-    if not enabled:
-        return _Quiet(total)
-    try:  # hyperfunc's helper: tqdm when installed, else a plain text bar on stderr
-        from hyperfunc._progress import progress as hyperfunc_progress
-    except ImportError:  # a hyperfunc version without it: train without a bar
-        return _Quiet(total)
-    return hyperfunc_progress(total, desc, enabled)
 
 
 def fit(
@@ -104,7 +80,7 @@ def fit(
     optimizer = torch.optim.Adam(params, lr=float(lr))
     size = min(int(batch_size), points.shape[0])
     history: list[float] = []
-    bar = _bar(int(steps), "fit HyperCloud", progress)
+    bar = hyperfunc.progress(int(steps), "fit HyperCloud", progress)  # tqdm, or a text bar
     for _ in bar:
         index = torch.randperm(points.shape[0], generator=g)[:size]
         batch: Tensor = points[index].to(device=device, dtype=dtype)

@@ -9,9 +9,10 @@ import torch
 from torch import Tensor, nn
 
 import hyperfunc.inner
+from hyperfunc._param_dict import dotted, parameter_dict
 from hyperfunc._target import Target
 from hyperfunc.fewshot._batch import EpisodeBatch
-from hyperfunc.fewshot._method import _SEP, Batch, FewShotMethod
+from hyperfunc.fewshot._method import Batch, FewShotMethod
 from hyperfunc.inner import MetaSGD, adapt_batched
 from hyperfunc.inner._adapt import _select
 from hyperfunc.inner._base import InnerOptimizer, check_rate
@@ -101,14 +102,13 @@ class MAML(FewShotMethod):
         self.rates = nn.ParameterDict()
         if factory is MetaSGD:  # learned per-weight rates, trained by the outer loop with θ
             init = MetaSGD.init_rates({n: self.weights()[n] for n in adapted}, lr=self.inner_lr)
-            for n, r in init.items():
-                self.rates[n.replace(".", _SEP)] = nn.Parameter(r.detach())
+            self.rates = parameter_dict(init, clone=False)
         self._out_sizes: dict[tuple[int, ...], int] = {}
 
     def inner_optimizer(self) -> InnerOptimizer[Any]:
         """The differentiable optimiser of the inner loop (Meta-SGD's reads the current rates)."""
         if self._factory is MetaSGD:
-            return MetaSGD({n.replace(_SEP, "."): r for n, r in self.rates.items()})
+            return MetaSGD(dotted(self.rates))
         opt: InnerOptimizer[Any] = self._factory(lr=self.inner_lr)
         return opt
 

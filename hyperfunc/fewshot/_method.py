@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from hyperfunc._param_dict import dotted, parameter_dict
 from hyperfunc._target import Target
 from hyperfunc.fewshot._batch import EpisodeBatch
 from hyperfunc.fewshot._sinusoid import SinusoidBatch
@@ -22,10 +23,6 @@ Batch = EpisodeBatch | SinusoidBatch
 
 #: Query losses a method can be trained with: classification or regression.
 LOSSES = ("cross_entropy", "mse")
-
-# nn.ParameterDict keys may not contain "."; parameter names such as "0.weight" do.
-_SEP = "/"
-
 
 def check_loss(loss: object) -> str:
     """``loss`` if it is one of :data:`LOSSES`, else a ``ValueError`` naming the choices."""
@@ -91,9 +88,7 @@ class FewShotMethod(nn.Module):
         self.loss_name = check_loss(loss)
         init = target.init_params() if params is None else params
         target.spec.validate(init, batch_shape=())
-        self.theta = nn.ParameterDict()  # filled one by one: from a plain dict it would sort the keys
-        for n, p in init.items():
-            self.theta[n.replace(".", _SEP)] = nn.Parameter(p.detach().clone())
+        self.theta = parameter_dict(init)
 
     def describe(self) -> dict[str, Any]:
         """Hyperparameters for a results file (subclasses add theirs)."""
@@ -106,7 +101,7 @@ class FewShotMethod(nn.Module):
 
     def weights(self) -> dict[str, Tensor]:
         """The target weights (the parameters in :attr:`theta`) under their real names."""
-        return {n.replace(_SEP, "."): p for n, p in self.theta.items()}
+        return dotted(self.theta)
 
     def embed(self, x: Tensor) -> Tensor:
         """Flattened target outputs ``[B, n, D]`` of inputs ``[B, n, ...]``, in one call (shared weights).

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from hyperfunc._param_dict import dotted, parameter_dict
 from hyperfunc._target import Target
-from hyperfunc.fewshot._method import _SEP
 from hyperfunc.fields._coords import image_to_coords
 from hyperfunc.fields._method import FieldMethod
 from hyperfunc.inner import SGD, adapt_batched
@@ -57,13 +57,11 @@ class MetaInit(FieldMethod):
         check_rate(inner_lr, "inner_lr")
         self.inner_steps, self.inner_lr, self.first_order = inner_steps, float(inner_lr), bool(first_order)
         #: The learned initial weights (keys: the target's names with ``/`` for ``.``).
-        self.theta = nn.ParameterDict()
-        for n, p in self.target.init_params().items():
-            self.theta[n.replace(".", _SEP)] = nn.Parameter(p)
+        self.theta = parameter_dict(self.target.init_params(), clone=False)
 
     def init_weights(self) -> dict[str, Tensor]:
         """The learned initialisation under the target's parameter names."""
-        return {n.replace(_SEP, "."): p for n, p in self.theta.items()}
+        return dotted(self.theta)
 
     def weights(self, images: Tensor) -> dict[str, Tensor]:
         """Each image's weights after ``inner_steps`` SGD steps on all its pixels."""

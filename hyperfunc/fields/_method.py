@@ -93,11 +93,13 @@ class FieldMethod(nn.Module):
             images: ``[B, C, H, W]``.
             steps: refinement steps (0 = the generated weights).
             lr: their learning rate.
-            mask: ``[B, 1, H, W]`` or ``[B, H, W]``, 1 = known pixel: refine on those only.
+            mask: ``[B, 1, H, W]`` or ``[B, H, W]``, 1 = known pixel: the generator sees
+                the unknown pixels as the mean of the known ones, and the refinement
+                fits the known pixels only.
             optimizer: ``"adam"`` or ``"sgd"``.
         """
         x = self.check_images(images)
-        seen = x if mask is None else x * _mask4(mask, x)
+        seen = x if mask is None else _mean_filled(x, _mask4(mask, x))
         with torch.no_grad():
             params = {n: p.detach() for n, p in self.weights(seen).items()}
         if steps == 0:
@@ -127,6 +129,13 @@ class FieldMethod(nn.Module):
         params = self.refined(images, refine_steps, refine_lr, mask=mask)
         side = self.image_size if size is None else size
         return render(self.target, params, side, chunk=chunk).clamp(0.0, 1.0)
+
+
+def _mean_filled(images: Tensor, mask: Tensor) -> Tensor:
+    """The images with their unknown pixels (``mask == 0``) set to the mean of the known ones."""
+    known = mask.sum((2, 3), keepdim=True).clamp_min(1.0)
+    fill = (images * mask).sum((2, 3), keepdim=True) / known
+    return images * mask + fill * (1.0 - mask)
 
 
 def _mask4(mask: Tensor, images: Tensor) -> Tensor:

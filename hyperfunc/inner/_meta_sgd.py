@@ -20,6 +20,10 @@ def _broadcasts(small: tuple[int, ...], big: tuple[int, ...]) -> bool:
     return all(s in (1, b) for s, b in zip(reversed(small), reversed(big)))
 
 
+def _as_dict(rates: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return dict(rates)
+
+
 @attrs.frozen(eq=False)
 class MetaSGD(InnerOptimizer[None]):
     """Meta-SGD (Li et al. 2017): ``p ← p − α ⊙ g`` with a learned rate tensor ``α`` per parameter.
@@ -46,7 +50,7 @@ class MetaSGD(InnerOptimizer[None]):
         tensor([-1., -1.])
     """
 
-    lrs: Mapping[str, Tensor] = attrs.field(converter=dict)
+    lrs: Mapping[str, Tensor] = attrs.field(converter=_as_dict)
 
     def __attrs_post_init__(self) -> None:
         bad = sorted(n for n, r in self.lrs.items() if not isinstance(r, Tensor))

@@ -72,6 +72,12 @@ def test_super_resolution_and_inpainting_shapes() -> None:
     other = x.clone()
     other[:, :, 2:5, 2:5] = 0.5  # the hidden pixels: changing them changes nothing
     assert torch.equal(filled, model.reconstruct(other, mask=mask, refine_steps=2))
+    # the generator sees the hidden pixels as the mean of each image's known pixels
+    m = mask[:, None]
+    by_hand = x * m + (x * m).sum((2, 3), keepdim=True) / m.sum((2, 3), keepdim=True) * (1 - m)
+    generated, expected = model.refined(x, 0, 1e-3, mask=mask), model.weights(by_hand)
+    for n, w in generated.items():
+        torch.testing.assert_close(w, expected[n].detach())
     with pytest.raises(ValueError, match=r"mask must be \[B, 1, H, W\] or \[B, H, W\] = \[2, 8, 8\]"):
         model.reconstruct(x, mask=torch.ones(3, 8, 8))
 

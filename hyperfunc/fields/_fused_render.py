@@ -105,7 +105,8 @@ def render_fused(
     buffers = (like.new_empty(size), like.new_empty(size))
     w_last, b_last = layers[-1].weight.transpose(1, 2), layers[-1].bias
     last = layers[-1]._replace(weight=w_last, bias=None if b_last is None else b_last.transpose(1, 2))
-    coords = torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
+    # the grid's coordinates, needed only when the first layer is not separated
+    coords = None if separable else torch.stack(torch.meshgrid(rows, cols, indexing="ij"), -1).reshape(-1, 2)
     with torch.no_grad():
         for f0 in range(0, b, group):
             fs = slice(f0, f0 + group)
@@ -127,6 +128,7 @@ def render_fused(
                     h = h.addcmul_(ca[:, r0:r0 + r, None], sc).view(g, p, k)
                     todo = layers[1:]
                 else:
+                    assert coords is not None
                     h = coords[r0 * width:r0 * width + p].expand(g, p, 2)
                 for layer in todo[:-1]:
                     k = layer.weight.shape[2]

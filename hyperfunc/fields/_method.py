@@ -99,13 +99,14 @@ class FieldMethod(nn.Module):
             optimizer: ``"adam"`` or ``"sgd"``.
         """
         x = self.check_images(images)
-        seen = x if mask is None else _mean_filled(x, _mask4(mask, x))
+        m = None if mask is None else _mask4(mask, x)
+        seen = x if m is None else _mean_filled(x, m)
         with torch.no_grad():
             params = {n: p.detach() for n, p in self.weights(seen).items()}
         if steps == 0:
             return params
         coords, values = image_to_coords(x)
-        flat_mask = None if mask is None else _mask4(mask, x).reshape(x.shape[0], -1)
+        flat_mask = None if m is None else m.reshape(x.shape[0], -1)
         with torch.enable_grad():
             return fit(self.target, params, coords, values, steps=steps, lr=lr, optimizer=optimizer,
                        mask=flat_mask, show_progress=False).params

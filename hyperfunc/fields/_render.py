@@ -99,8 +99,17 @@ def render(
             f"rendering {b} functions needs about {per_point} bytes per coordinate, more than "
             f"memory_limit={memory_limit}; raise memory_limit or render fewer functions at a time"
         )
+    first = next(iter(params.values()))
+    coords = grid(height, width, align_corners=align_corners, device=first.device, dtype=first.dtype)
+    keep_graph = grad and torch.is_grad_enabled()
+    plan = target._plan  # the plain-MLP steps, if the target has that shape
+    if chunk is None and not keep_graph and plan is not None:
+        layers = fold_layers(plan, params)
+        if layers is not None and layers[0].weight.shape[1] == 2:
+            side = coords.view(height, width, 2)
+            tile = min(TILE_BYTES, max(1, memory_limit // 4))
+            return render_fused(layers, side[:, 0, 0], side[0, :, 1], tile_bytes=tile)
     n = height * width
-    chunk_given = chunk is not None
     if chunk is None:
         # Within the memory bound, keep each activation tensor near CACHE_BYTES: on a CPU,
         # elementwise ops (the sine) on tensors far larger than the cache are slower per element.
@@ -114,18 +123,8 @@ def render(
             f"over memory_limit={memory_limit / 2**20:.0f} MiB; use chunk <= {fits} (or chunk=None to "
             "choose automatically), or raise memory_limit"
         )
-    first = next(iter(params.values()))
-    plan = target._plan  # the plain-MLP steps, if the target has that shape
-    fused = chunk_given is False and not (grad and torch.is_grad_enabled()) and plan is not None
-    layers = fold_layers(plan, params) if fused and plan is not None else None
-    if layers is not None and layers[0].weight.shape[1] == 2:
-        side = grid(height, width, align_corners=align_corners, device=first.device, dtype=first.dtype)
-        side = side.view(height, width, 2)
-        tile = min(TILE_BYTES, max(1, memory_limit // 4))
-        return render_fused(layers, side[:, 0, 0], side[0, :, 1], tile_bytes=tile)
-    coords = grid(height, width, align_corners=align_corners, device=first.device, dtype=first.dtype)
     parts = []
-    with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+    with torch.set_grad_enabled(keep_graph):
         for start in range(0, n, chunk):
             parts.append(target.batched(params, coords[start:start + chunk], shared=True))
     return coords_to_image(torch.cat(parts, dim=1), height, width)

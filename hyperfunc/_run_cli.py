@@ -115,6 +115,9 @@ def add_run_parser(sub: Any) -> None:
                    help="few-shot: test episodes to score (default 600)")
     p.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
                    help="few-shot: stop meta-training after this many minutes (default: none)")
+    p.add_argument("--mask-rate", type=float, default=0.0,
+                   help="image functions: share of training images shown with random pixels missing "
+                   "(trains inpainting; default 0)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="learning rate over each task (default constant)")
@@ -138,6 +141,11 @@ def run_command(args: argparse.Namespace) -> int:
     family = getattr(method_cls, "family", None)
     if args.target is None:  # a method may name the target it is usually run with
         args.target = getattr(method_cls, "default_target", "mlp")
+    if args.mask_rate and family != "fields":
+        raise ValueError(
+            f"--mask-rate applies to image → function methods only (family 'fields'); method "
+            f"{args.method!r} is of family {family!r}: drop --mask-rate"
+        )
     if family == "fewshot":
         from hyperfunc.fewshot._command import run_fewshot_command
 

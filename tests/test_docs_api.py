@@ -78,6 +78,7 @@ DOCTEST_MODULES = [
     "hyperfunc.fewshot._train",
     "hyperfunc.fields._coords",
     "hyperfunc.fields._metrics",
+    "hyperfunc.fields._masks",
     "hyperfunc.fields._render",
     "hyperfunc.fields._fit",
     "hyperfunc.fields._image_hypernet",

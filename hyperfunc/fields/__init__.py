@@ -14,6 +14,8 @@ weight sets evaluated in one call:
   per-image fitting; all :class:`FieldMethod`\\ s with ``reconstruct`` for
   super-resolution and inpainting (``hyperfunc run --method image-hypernet
   --tasks cifar10-images``);
+* :func:`random_masks`: random holes for inpainting training
+  (``train_fields(..., mask_rate=...)``);
 * :func:`train_fields`, :func:`evaluate_fields`, :func:`psnr`, :func:`ssim`,
   :func:`save_grid` (PNG grids).
 """
@@ -30,6 +32,7 @@ from hyperfunc.fields._coords import (
 )
 from hyperfunc.fields._fit import FitResult, fit, per_image_mse
 from hyperfunc.fields._image_hypernet import ImageHyperNet
+from hyperfunc.fields._masks import random_masks
 from hyperfunc.fields._meta_init import MetaInit
 from hyperfunc.fields._method import FieldMethod, as_float_images
 from hyperfunc.fields._metrics import mse, psnr, ssim
@@ -45,7 +48,7 @@ __all__ = [
     # rendering and fitting
     "render", "bytes_per_point", "DEFAULT_MEMORY_LIMIT", "fit", "FitResult", "per_image_mse",
     # methods
-    "FieldMethod", "ImageHyperNet", "MetaInit", "PerImageFit", "as_float_images",
+    "FieldMethod", "ImageHyperNet", "MetaInit", "PerImageFit", "as_float_images", "random_masks",
     # image sets
     "ImageSet", "cifar10_images", "mnist_images", "omniglot_images",
     # training and quality

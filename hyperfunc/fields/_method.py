@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from hyperfunc._target import Target, stateless
 from hyperfunc.fields._coords import image_to_coords, sample_pixels, stack_images
 from hyperfunc.fields._fit import fit, per_image_mse
+from hyperfunc.fields._masks import as_mask, mean_filled
 from hyperfunc.fields._render import render
 from hyperfunc.targets._builtin import siren
 
@@ -75,14 +76,26 @@ class FieldMethod(nn.Module):
         raise NotImplementedError
 
     def loss(
-        self, images: Tensor, pixels: int | None = None, generator: torch.Generator | None = None
+        self,
+        images: Tensor,
+        pixels: int | None = None,
+        generator: torch.Generator | None = None,
+        *,
+        mask: Tensor | None = None,
     ) -> Tensor:
-        """Mean squared error of the generated functions on their images (a random ``pixels`` per image)."""
+        """Mean squared error of the generated functions on their images (a random ``pixels`` per image).
+
+        With ``mask`` (``[B, 1, H, W]`` or ``[B, H, W]``, 1 = known pixel) the functions
+        are generated from the images with their missing pixels replaced by the mean
+        of the known ones (as in :meth:`refined`) and scored on every pixel: the
+        loss that trains a generator to inpaint.
+        """
         x = self.check_images(images)
+        seen = x if mask is None else mean_filled(x, as_mask(mask, x))
         coords, values = image_to_coords(x)
         if pixels is not None:
             coords, values = sample_pixels(coords, values, pixels, generator=generator)
-        return per_image_mse(self.target, self.weights(x), coords, values).mean()
+        return per_image_mse(self.target, self.weights(seen), coords, values).mean()
 
     def refined(
         self, images: Tensor, steps: int, lr: float, *, mask: Tensor | None = None, optimizer: str = "adam"
@@ -99,8 +112,8 @@ class FieldMethod(nn.Module):
             optimizer: ``"adam"`` or ``"sgd"``.
         """
         x = self.check_images(images)
-        m = None if mask is None else _mask4(mask, x)
-        seen = x if m is None else _mean_filled(x, m)
+        m = None if mask is None else as_mask(mask, x)
+        seen = x if m is None else mean_filled(x, m)
         with torch.no_grad():
             params = {n: p.detach() for n, p in self.weights(seen).items()}
         if steps == 0:
@@ -130,21 +143,3 @@ class FieldMethod(nn.Module):
         params = self.refined(images, refine_steps, refine_lr, mask=mask)
         side = self.image_size if size is None else size
         return render(self.target, params, side, chunk=chunk).clamp(0.0, 1.0)
-
-
-def _mean_filled(images: Tensor, mask: Tensor) -> Tensor:
-    """The images with their unknown pixels (``mask == 0``) set to the mean of the known ones."""
-    known = mask.sum((2, 3), keepdim=True).clamp_min(1.0)
-    fill = (images * mask).sum((2, 3), keepdim=True) / known
-    return images * mask + fill * (1.0 - mask)
-
-
-def _mask4(mask: Tensor, images: Tensor) -> Tensor:
-    m = mask.unsqueeze(1) if mask.dim() == 3 else mask
-    b, _, h, w = images.shape
-    if m.dim() != 4 or m.shape[0] != b or m.shape[1] != 1 or tuple(m.shape[2:]) != (h, w):
-        raise ValueError(
-            f"mask must be [B, 1, H, W] or [B, H, W] = [{b}, {h}, {w}] (1 = known pixel), "
-            f"got {list(mask.shape)}"
-        )
-    return m.to(images.dtype)

@@ -20,17 +20,33 @@ def _pair(pred: Tensor, target: Tensor, what: str) -> tuple[Tensor, Tensor]:
     return pred.float(), target.float()
 
 
-def mse(pred: Tensor, target: Tensor) -> Tensor:
-    """Mean squared error per image: ``[..., C, H, W]`` → ``[...]``."""
+def mse(pred: Tensor, target: Tensor, *, where: Tensor | None = None) -> Tensor:
+    """Mean squared error per image: ``[..., C, H, W]`` → ``[...]``.
+
+    With ``where`` (``[..., 1, H, W]`` or ``[..., C, H, W]``, 1 = count the pixel)
+    the mean is over the chosen pixels only, e.g. ``where=1 - mask`` scores an
+    inpainting on its missing pixels.
+    """
     pred, target = _pair(pred, target, "mse")
-    return (pred - target).pow(2).mean(dim=(-3, -2, -1))
+    err = (pred - target).pow(2)
+    if where is None:
+        return err.mean(dim=(-3, -2, -1))
+    try:
+        w = where.float().expand_as(err)
+    except RuntimeError:
+        raise ValueError(
+            f"mse: where has shape {list(where.shape)}, which does not broadcast to the images' "
+            f"{list(err.shape)}; give one weight per pixel ([..., 1, H, W]) or per value ([..., C, H, W])"
+        ) from None
+    return (err * w).sum(dim=(-3, -2, -1)) / w.sum(dim=(-3, -2, -1))
 
 
-def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
+def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0, *, where: Tensor | None = None) -> Tensor:
     """Peak signal-to-noise ratio in dB per image, ``10·log10(range² / MSE)``: ``[..., C, H, W]`` → ``[...]``.
 
     Average the result over images for a dataset's "mean PSNR" (the convention of
-    COIN and COIN++). Identical images give ``inf``.
+    COIN and COIN++). Identical images give ``inf``. ``where`` restricts the MSE to
+    some pixels (see :func:`mse`); an image with no pixel chosen gives ``nan``.
 
     Examples:
         >>> import torch
@@ -38,10 +54,14 @@ def psnr(pred: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
         >>> x = torch.zeros(1, 1, 4, 4)
         >>> psnr(x + 0.1, x).round(decimals=2)
         tensor([20.])
+        >>> y = x.clone(); y[..., :2, :] = 0.5             # only the top half is wrong
+        >>> bottom = torch.zeros(1, 1, 4, 4); bottom[..., 2:, :] = 1
+        >>> psnr(y, x, where=bottom)
+        tensor([inf])
     """
     if data_range <= 0:
         raise ValueError(f"data_range must be positive (1.0 for images in [0, 1]), got {data_range}")
-    err = mse(pred, target)
+    err = mse(pred, target, where=where)
     return 10 * torch.log10(data_range**2 / err)
 
 

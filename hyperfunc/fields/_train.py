@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from hyperfunc._progress import progress
+from hyperfunc.fields._masks import random_masks
 from hyperfunc.fields._method import FieldMethod, as_float_images
 from hyperfunc.fields._metrics import psnr, ssim
 
@@ -26,6 +27,7 @@ def train_fields(
     pixels: int | None = None,
     seed: int = 0,
     time_limit: float | None = None,
+    mask_rate: float = 0.0,
     show_progress: bool = True,
 ) -> list[float]:
     """Train ``method`` with Adam on random batches of ``images`` (``[N, C, H, W]``, uint8 or float).
@@ -39,6 +41,10 @@ def train_fields(
         pixels: random pixels per image in each step's loss (``None``: all).
         seed: seeds the batches and the pixel subsets.
         time_limit: stop after this many seconds (the steps done are ``len`` of the result).
+        mask_rate: share of the training images shown with pixels missing (a
+            :func:`~hyperfunc.fields.random_masks` hole or scattered pixels, drawn
+            per image and step) and scored on all their pixels: trains the method
+            to inpaint. 0 (default) shows every image whole.
         show_progress: show a progress bar.
 
     Returns:
@@ -50,6 +56,8 @@ def train_fields(
         raise ValueError(f"images must be a non-empty [N, C, H, W] tensor, got shape {list(images.shape)}")
     if not 1 <= batch_size <= len(images):
         raise ValueError(f"batch_size must be in [1, {len(images)}] (the number of images), got {batch_size}")
+    if not 0.0 <= mask_rate <= 1.0:
+        raise ValueError(f"mask_rate must be in [0, 1] (the share of images shown masked), got {mask_rate}")
     method.check_shape(images.shape)  # wrong channels / size fail before any step
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(method.parameters(), lr=lr)
@@ -59,7 +67,11 @@ def train_fields(
     bar = progress(steps, f"train {type(method).__name__}", enabled=show_progress)
     for i in bar:
         idx = torch.randint(len(images), (batch_size,), generator=g)
-        loss = method.loss(as_float_images(images[idx]), pixels, generator=g)
+        mask = None
+        if mask_rate > 0:
+            mask = random_masks(batch_size, *images.shape[-2:], generator=g)
+            mask[torch.rand(batch_size, generator=g) >= mask_rate] = 1.0
+        loss = method.loss(as_float_images(images[idx]), pixels, generator=g, mask=mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()

@@ -23,11 +23,12 @@ def test_image_hypernet_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFi
         "run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--data", str(DATA),
         "--task-arg", "test_images=6", "--steps", "4", "--batch-size", "4", "--no-progress",
         "--method-arg", "embedding_dim=16", "--method-arg", "hidden=[32]",
-        "--target-arg", "hidden=[8,8]", "--out", str(out),
+        "--target-arg", "hidden=[8,8]", "--out", str(out), "--mask-rate", "0.5",
     ])
     assert code == 0
     res = json.loads((out / "results.json").read_text())
     assert res["steps_done"] == 4 and res["test_images"] == 6 and res["target"] == "siren"
+    assert res["mask_rate"] == 0.5 and res["inpaint_psnr_missing"] > 0
     assert res["psnr_3steps"] > 0 and (out / "checkpoint.pt").exists()
     assert (out / "reconstructions.png").stat().st_size > 1000
     assert "test PSNR" in capsys.readouterr().out
@@ -41,6 +42,9 @@ def test_image_hypernet_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFi
         "--out", str(tmp_path / "mlp"),
     ]) == 0
     assert json.loads((tmp_path / "mlp" / "results.json").read_text())["target"] == "mlp"
+    assert main(["run", "--method", "hnet", "--mask-rate", "0.3", "--out", str(tmp_path / "hnet")]) == 2
+    assert "--mask-rate applies to image → function methods only" in capsys.readouterr().err
+    assert not (tmp_path / "hnet").exists()
 
 
 @needs_data

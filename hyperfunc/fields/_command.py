@@ -28,11 +28,6 @@ def run_fields_command(args: argparse.Namespace, method_cls: type[Any]) -> int:
     """Execute ``hyperfunc run`` for a method of the ``fields`` family."""
     from hyperfunc._run_cli import parse_assignments
 
-    if args.resume:
-        raise ValueError(
-            "--resume is not supported for image → function runs (they train in one go, with --time-limit); "
-            "use --overwrite to run again"
-        )
     method_args = parse_assignments(args.method_arg, "--method-arg")
     target_args = parse_assignments(args.target_arg, "--target-arg")
     task_args = parse_assignments(args.task_arg, "--task-arg")
@@ -53,15 +48,22 @@ def run_fields_command(args: argparse.Namespace, method_cls: type[Any]) -> int:
     target = stateless(target_factory(**tkw))
     method = method_cls(images.channels, images.size, target, **method_args)
     out = Path(args.out or f"runs/{args.method}-{args.tasks}-seed{args.seed}")
-    prepare_out(out, resume=False, overwrite=args.overwrite)
+    prepare_out(out, resume=args.resume, overwrite=args.overwrite)
     print(f"hyperfunc run: {args.method} on {images!r}\n  target {target!r}, out {out}")
     start = time.perf_counter()
     losses: list[float] = []
+    identity = {"cli_method": args.method, "tasks": args.tasks, "task_args": task_args, "target": target_name,
+                "target_args": target_args, "method_args": method_args}
     if any(p.requires_grad for p in method.parameters()):
         limit = None if args.time_limit is None else 60 * args.time_limit
+        if args.resume:
+            print(f"resuming the training in {out / CHECKPOINT}")
         losses = train_fields(method, images.train, steps=args.steps, batch_size=args.batch_size or 32,
                               lr=args.lr, seed=args.seed, time_limit=limit, mask_rate=args.mask_rate,
+                              checkpoint=out / CHECKPOINT, resume=args.resume, identity=identity,
                               show_progress=not args.no_progress)
+    else:  # nothing to train (per-image fitting): the checkpoint holds the settings
+        atomic_save({"format": 1, "identity": identity, "state": method.state_dict()}, out / CHECKPOINT)
     train_s = time.perf_counter() - start
     test = images.test
     quality = {steps: evaluate_fields(method, test, refine_steps=steps, refine_lr=1e-3) for steps in (0, 3)}
@@ -82,7 +84,6 @@ def run_fields_command(args: argparse.Namespace, method_cls: type[Any]) -> int:
         "inpaint_psnr_missing": round(inpaint, 3), "mask_rate": args.mask_rate,
         "refine_lr": 1e-3, "seed": args.seed,
     }
-    atomic_save(method.state_dict(), out / CHECKPOINT)
     x = test[:8].float() / 255
     save_grid({"image": x, "function": method.reconstruct(x),
                "rendered 4×": method.reconstruct(x, size=4 * images.size)}, out / "reconstructions.png")

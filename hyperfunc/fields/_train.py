@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import attrs
 import torch
 from torch import Tensor
 
 from hyperfunc._progress import progress
+from hyperfunc._rundir import atomic_save, check_identity
 from hyperfunc.fields._masks import random_masks
 from hyperfunc.fields._method import FieldMethod, as_float_images
 from hyperfunc.fields._metrics import psnr, ssim
@@ -28,6 +34,10 @@ def train_fields(
     seed: int = 0,
     time_limit: float | None = None,
     mask_rate: float = 0.0,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int = 500,
+    resume: bool = False,
+    identity: Mapping[str, Any] | None = None,
     show_progress: bool = True,
 ) -> list[float]:
     """Train ``method`` with Adam on random batches of ``images`` (``[N, C, H, W]``, uint8 or float).
@@ -45,10 +55,19 @@ def train_fields(
             :func:`~hyperfunc.fields.random_masks` hole or scattered pixels, drawn
             per image and step) and scored on all their pixels: trains the method
             to inpaint. 0 (default) shows every image whole.
+        checkpoint: a file to save the training state in (atomically), every
+            ``checkpoint_every`` steps and at the end: the method's ``state_dict``
+            under ``"state"``, the optimiser, the losses, the batch generator.
+        checkpoint_every: steps between checkpoints.
+        resume: continue from ``checkpoint`` (it must exist and come from the same
+            method, images and settings; ``steps`` and ``time_limit`` count the
+            steps and seconds done before). The resumed run draws the same batches
+            as an uninterrupted one.
+        identity: more settings a resumed checkpoint must match (e.g. the target's).
         show_progress: show a progress bar.
 
     Returns:
-        The training loss (mean squared error) of every step done.
+        The training loss (mean squared error) of every step done (resumed ones included).
     """
     if not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
@@ -58,13 +77,38 @@ def train_fields(
         raise ValueError(f"batch_size must be in [1, {len(images)}] (the number of images), got {batch_size}")
     if not 0.0 <= mask_rate <= 1.0:
         raise ValueError(f"mask_rate must be in [0, 1] (the share of images shown masked), got {mask_rate}")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+    path = None if checkpoint is None else Path(checkpoint)
+    if resume and (path is None or not path.is_file()):
+        raise FileNotFoundError(f"nothing to resume: checkpoint {None if path is None else str(path)!r} "
+                                "does not exist (train without resume=True first)")
     method.check_shape(images.shape)  # wrong channels / size fail before any step
+    ident = json.loads(json.dumps({
+        "method": type(method).__name__, "images": list(images.shape), "batch_size": batch_size, "lr": lr,
+        "pixels": pixels, "seed": seed, "mask_rate": mask_rate, **(identity or {}),
+    }, default=str))
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(method.parameters(), lr=lr)
-    method.train()
     losses: list[float] = []
-    start = time.perf_counter()
-    bar = progress(steps, f"train {type(method).__name__}", enabled=show_progress)
+    done_seconds = 0.0
+    if resume and path is not None:
+        ckpt = torch.load(path, weights_only=False)
+        check_identity(ckpt, ident, path)
+        method.load_state_dict(ckpt["state"])
+        opt.load_state_dict(ckpt["optimizer"])
+        g.set_state(ckpt["generator"])
+        losses, done_seconds = list(ckpt["losses"]), float(ckpt["train_seconds"])
+
+    def save(seconds: float) -> None:
+        if path is not None:
+            atomic_save({"format": 1, "identity": ident, "state": method.state_dict(),
+                         "optimizer": opt.state_dict(), "generator": g.get_state(), "losses": losses,
+                         "train_seconds": seconds}, path)
+
+    method.train()
+    start = time.perf_counter() - done_seconds
+    bar = progress(max(0, steps - len(losses)), f"train {type(method).__name__}", enabled=show_progress)
     for i in bar:
         idx = torch.randint(len(images), (batch_size,), generator=g)
         mask = None
@@ -80,6 +124,9 @@ def train_fields(
             bar.set_postfix_str(f"loss {losses[-1]:.4f} psnr {-10 * math.log10(max(losses[-1], 1e-12)):.2f}")
         if time_limit is not None and time.perf_counter() - start > time_limit:
             break
+        if len(losses) % checkpoint_every == 0 and len(losses) < steps:
+            save(time.perf_counter() - start)
+    save(time.perf_counter() - start)
     method.eval()
     return losses
 

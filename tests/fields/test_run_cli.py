@@ -32,9 +32,16 @@ def test_image_hypernet_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFi
     assert res["psnr_3steps"] > 0 and (out / "checkpoint.pt").exists()
     assert (out / "reconstructions.png").stat().st_size > 1000
     assert "test PSNR" in capsys.readouterr().out
-    assert main(["run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--resume",
-                 "--out", str(out)]) == 2
-    assert "--resume is not supported" in capsys.readouterr().err
+    # --resume continues the training to the new --steps (the same settings, or refused)
+    resumed = ["run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--data", str(DATA),
+               "--task-arg", "test_images=6", "--steps", "6", "--batch-size", "4", "--no-progress",
+               "--method-arg", "embedding_dim=16", "--method-arg", "hidden=[32]",
+               "--target-arg", "hidden=[8,8]", "--out", str(out), "--mask-rate", "0.5", "--resume"]
+    assert main(resumed) == 0
+    assert json.loads((out / "results.json").read_text())["steps_done"] == 6
+    assert "resuming the training" in capsys.readouterr().out
+    assert main(["hidden=[9,8]" if a == "hidden=[8,8]" else a for a in resumed]) == 2
+    assert "differs in ['target_args']" in capsys.readouterr().err
     # an explicit --target is used as given (the siren is only the default)
     assert main([
         "run", "--method", "coin", "--tasks", "omniglot-images", "--data", str(DATA), "--target", "mlp",

@@ -71,6 +71,15 @@ class FieldMethod(nn.Module):
         self.check_shape(x.shape)
         return as_float_images(x)
 
+    def _check_targets(self, targets: Tensor, images: Tensor) -> Tensor:
+        t = as_float_images(stack_images(targets)).to(images.dtype)
+        if t.shape[:2] != images.shape[:2]:
+            raise ValueError(
+                f"targets must be [B, C, H', W'] = [{images.shape[0]}, {images.shape[1]}, H', W'] "
+                f"(one per image, the images' channels, any size), got {list(targets.shape)}"
+            )
+        return t
+
     def weights(self, images: Tensor) -> dict[str, Tensor]:
         """B weight sets for :attr:`target`, one per image (a leading axis B)."""
         raise NotImplementedError
@@ -82,6 +91,7 @@ class FieldMethod(nn.Module):
         generator: torch.Generator | None = None,
         *,
         mask: Tensor | None = None,
+        targets: Tensor | None = None,
     ) -> Tensor:
         """Mean squared error of the generated functions on their images (a random ``pixels`` per image).
 
@@ -89,10 +99,17 @@ class FieldMethod(nn.Module):
         are generated from the images with their missing pixels replaced by the mean
         of the known ones (as in :meth:`refined`) and scored on every pixel: the
         loss that trains a generator to inpaint.
+
+        With ``targets`` (``[B, C, H', W']``, any size, uint8 or float) the functions
+        generated from ``images`` are scored on the targets' pixels instead: with
+        high-resolution targets of low-resolution images, the loss that trains a
+        generator for super-resolution (both on [-1, 1]², pixel centres as in
+        :func:`~hyperfunc.fields.grid`).
         """
         x = self.check_images(images)
         seen = x if mask is None else mean_filled(x, as_mask(mask, x))
-        coords, values = image_to_coords(x)
+        truth = x if targets is None else self._check_targets(targets, x)
+        coords, values = image_to_coords(truth)
         if pixels is not None:
             coords, values = sample_pixels(coords, values, pixels, generator=generator)
         return per_image_mse(self.target, self.weights(seen), coords, values).mean()

@@ -34,6 +34,7 @@ def train_fields(
     seed: int = 0,
     time_limit: float | None = None,
     mask_rate: float = 0.0,
+    targets: Tensor | None = None,
     checkpoint: str | os.PathLike[str] | None = None,
     checkpoint_every: int = 500,
     resume: bool = False,
@@ -55,6 +56,10 @@ def train_fields(
             :func:`~hyperfunc.fields.random_masks` hole or scattered pixels, drawn
             per image and step) and scored on all their pixels: trains the method
             to inpaint. 0 (default) shows every image whole.
+        targets: ``[N, C, H', W']``, one per training image (e.g. the same images at a
+            higher resolution): the functions generated from ``images`` are scored
+            on these instead (super-resolution training; see
+            :meth:`FieldMethod.loss <hyperfunc.fields.FieldMethod.loss>`).
         checkpoint: a file to save the training state in (atomically), every
             ``checkpoint_every`` steps and at the end: the method's ``state_dict``
             under ``"state"``, the optimiser, the losses, the batch generator.
@@ -77,6 +82,11 @@ def train_fields(
         raise ValueError(f"batch_size must be in [1, {len(images)}] (the number of images), got {batch_size}")
     if not 0.0 <= mask_rate <= 1.0:
         raise ValueError(f"mask_rate must be in [0, 1] (the share of images shown masked), got {mask_rate}")
+    if targets is not None and (targets.dim() != 4 or tuple(targets.shape[:2]) != tuple(images.shape[:2])):
+        raise ValueError(
+            f"targets must be [N, C, H', W'] = [{images.shape[0]}, {images.shape[1]}, H', W'] "
+            f"(one per training image, the same channels, any size), got {list(targets.shape)}"
+        )
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
     path = None if checkpoint is None else Path(checkpoint)
@@ -86,7 +96,8 @@ def train_fields(
     method.check_shape(images.shape)  # wrong channels / size fail before any step
     ident = json.loads(json.dumps({
         "method": type(method).__name__, "images": list(images.shape), "batch_size": batch_size, "lr": lr,
-        "pixels": pixels, "seed": seed, "mask_rate": mask_rate, **(identity or {}),
+        "pixels": pixels, "seed": seed, "mask_rate": mask_rate,
+        "targets": None if targets is None else list(targets.shape), **(identity or {}),
     }, default=str))
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(method.parameters(), lr=lr)
@@ -115,7 +126,8 @@ def train_fields(
         if mask_rate > 0:
             mask = random_masks(batch_size, *images.shape[-2:], generator=g)
             mask[torch.rand(batch_size, generator=g) >= mask_rate] = 1.0
-        loss = method.loss(as_float_images(images[idx]), pixels, generator=g, mask=mask)
+        paired = None if targets is None else targets[idx]
+        loss = method.loss(as_float_images(images[idx]), pixels, generator=g, mask=mask, targets=paired)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()

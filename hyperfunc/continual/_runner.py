@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hyperfunc._device import check_device
 from hyperfunc._progress import progress
 from hyperfunc._rundir import (
     CHECKPOINT,
@@ -52,16 +53,7 @@ class RunConfig:
     seed: int = 0
     eval_batch_size: int = attrs.field(default=2000, validator=attrs.validators.ge(1))
     lr_schedule: str = attrs.field(default="constant", validator=attrs.validators.in_(("constant", "cosine")))
-    device: str = attrs.field(default="cpu")
-
-    @device.validator
-    def _check_device(self, attribute: attrs.Attribute[str], value: str) -> None:
-        try:
-            torch.device(value)
-        except (RuntimeError, TypeError) as e:
-            raise ValueError(
-                f"device {value!r} is not a torch device ({e}); use e.g. 'cpu', 'cuda' or 'cuda:1'"
-            ) from None
+    device: str = attrs.field(default="cpu", validator=check_device)
 
 
 @attrs.frozen

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import attrs
 import torch
 
+from hyperfunc._device import check_device
 from hyperfunc._progress import progress
 from hyperfunc._rundir import CHECKPOINT, RESULTS, atomic_save, check_identity, prepare_out
 from hyperfunc._target import Target
@@ -28,13 +29,6 @@ class Sampler(Protocol):
     batch_size: int
 
     def batch(self, index: int) -> Batch: ...
-
-
-def _check_device(_inst: object, _attr: object, value: str) -> None:
-    try:
-        torch.device(value)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"device {value!r} is not a torch device ({e}); use e.g. 'cpu' or 'cuda'") from None
 
 
 @attrs.frozen
@@ -58,7 +52,7 @@ class FewShotConfig:
     lr_schedule: str = attrs.field(default="constant", validator=attrs.validators.in_(("constant", "cosine")))
     test_episodes: int = attrs.field(default=600, validator=attrs.validators.ge(1))
     seed: int = 0
-    device: str = attrs.field(default="cpu", validator=_check_device)
+    device: str = attrs.field(default="cpu", validator=check_device)
     time_limit_minutes: float | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
     )

@@ -43,7 +43,6 @@ def random_masks(
         if not 0.0 <= lo <= hi <= 1.0:
             raise ValueError(f"{name} must be a range (lo, hi) with 0 <= lo <= hi <= 1, got {(lo, hi)}")
     u = torch.rand(n, 6, generator=generator)  # kind, two sides, two corners, drop rate
-    masks = torch.ones(n, 1, height, width)
     rows, cols = torch.arange(height).view(1, -1, 1), torch.arange(width).view(1, 1, -1)
     h = (hole[0] + (hole[1] - hole[0]) * u[:, 1]).mul(height).round().clamp(1, height).long()
     w = (hole[0] + (hole[1] - hole[0]) * u[:, 2]).mul(width).round().clamp(1, width).long()
@@ -54,8 +53,7 @@ def random_masks(
     rate = drop[0] + (drop[1] - drop[0]) * u[:, 5]
     scattered = torch.rand(n, height, width, generator=generator) < rate.view(-1, 1, 1)
     missing = torch.where((u[:, 0] < 0.5).view(-1, 1, 1), inside, scattered)
-    masks[missing.unsqueeze(1)] = 0.0
-    return masks
+    return (~missing).unsqueeze(1).to(torch.get_default_dtype())
 
 
 def as_mask(mask: Tensor, images: Tensor) -> Tensor:

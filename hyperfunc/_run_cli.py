@@ -141,6 +141,10 @@ def run_command(args: argparse.Namespace) -> int:
     family = getattr(method_cls, "family", None)
     if args.target is None:  # a method may name the target it is usually run with
         args.target = getattr(method_cls, "default_target", "mlp")
+    if not 0.0 <= args.mask_rate <= 1.0:  # checked before any run directory is made
+        raise ValueError(
+            f"--mask-rate must be in [0, 1] (the share of images shown masked), got {args.mask_rate}"
+        )
     if args.mask_rate and family != "fields":
         raise ValueError(
             f"--mask-rate applies to image → function methods only (family 'fields'); method "

@@ -52,6 +52,11 @@ def test_image_hypernet_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["run", "--method", "hnet", "--mask-rate", "0.3", "--out", str(tmp_path / "hnet")]) == 2
     assert "--mask-rate applies to image → function methods only" in capsys.readouterr().err
     assert not (tmp_path / "hnet").exists()
+    bad_rate = ["run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--data", str(DATA),
+                "--mask-rate", "1.5", "--out", str(tmp_path / "bad")]
+    assert main(bad_rate) == 2
+    assert "--mask-rate must be in [0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 @needs_data

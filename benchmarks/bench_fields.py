@@ -54,6 +54,7 @@ from _results import record_section
 
 import hyperfunc as hf
 from hyperfunc.fields import (
+    CACHE_BYTES,
     ImageHyperNet,
     MetaInit,
     evaluate_fields,
@@ -65,7 +66,6 @@ from hyperfunc.fields import (
     ssim,
     train_fields,
 )
-from hyperfunc.fields._render import CACHE_BYTES
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE / "fields_runs.jsonl"

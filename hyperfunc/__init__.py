@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from hyperfunc import continual, datasets, embeddings, fewshot, fields, hypernets, methods, targets, tasks
+from hyperfunc import continual, datasets, embeddings, fewshot, fields, hypernets, methods, run, targets, tasks
 from hyperfunc._compose import call_at, compose, snapshot
 from hyperfunc._errors import (
     DuplicateNameError,
@@ -38,8 +38,8 @@ __all__ = [
     "compose", "snapshot", "call_at",
     # registries
     "Registry", "RegistryEntry", "targets", "embeddings", "hypernets", "tasks", "methods",
-    # method families and data
-    "continual", "fewshot", "fields", "datasets",
+    # method families, the run layer and data
+    "continual", "fewshot", "fields", "run", "datasets",
     # progress bars (for plugins' long loops)
     "progress",
     # errors

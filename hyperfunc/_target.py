@@ -140,6 +140,23 @@ class Target:
         return self._plan is not None
 
     @property
+    def mlp_plan(self) -> tuple[Step, ...] | None:
+        """The plain-MLP steps that :meth:`batched`'s fast path runs, or ``None``.
+
+        ``None`` unless the module is a plain MLP (see :attr:`has_fast_path`). Each
+        step is ``(weight_name, bias_name)`` for an ``nn.Linear`` (``bias_name`` is
+        ``None`` without a bias), or the parameter-free elementwise module (from
+        the skeleton) that is applied next. A new tuple; the target is unchanged.
+
+        Examples:
+            >>> import torch, hyperfunc as hf
+            >>> net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+            >>> hf.stateless(net).mlp_plan
+            (('0.weight', '0.bias'), ReLU(), ('2.weight', '2.bias'))
+        """
+        return None if self._plan is None else tuple(self._plan)
+
+    @property
     def module(self) -> nn.Module:
         """The skeleton module (meta-device parameters; for inspection only)."""
         return self._skel
@@ -155,6 +172,8 @@ class Target:
         """A copy of this target in training (or eval) mode; this one is unchanged."""
         new = copy.copy(self)
         new._skel = copy.deepcopy(self._skel).train(mode)
+        if self._plan is not None:  # the plan's modules (e.g. Dropout) must be the new skeleton's
+            new._plan = mlp_plan(new._skel)
         return new
 
     def eval(self) -> Target:

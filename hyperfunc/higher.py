@@ -31,10 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from hyperfunc._target import Target, stateless
-from hyperfunc.inner._adam import Adam, AdamState
-from hyperfunc.inner._adapt import check_second_order
-from hyperfunc.inner._base import InnerOptimizer
-from hyperfunc.inner._sgd import SGD
+from hyperfunc.inner import SGD, Adam, AdamState, InnerOptimizer, check_second_order
 
 __all__ = ["innerloop_ctx", "FunctionalModule", "DifferentiableOptimizer", "UnsupportedOptimizerError"]
 

@@ -211,6 +211,32 @@ def test_fast_path_detection() -> None:
                                           torch.randn(2, 3, 3), fast=True)
 
 
+def test_mlp_plan_is_a_read_only_view_of_the_fast_path() -> None:
+    net = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1, bias=False))
+    target = hf.stateless(net)
+    plan = target.mlp_plan
+    assert plan is not None and len(plan) == 3
+    assert plan[0] == ("0.weight", "0.bias") and plan[2] == ("2.weight", None)
+    assert isinstance(plan[1], nn.Tanh)
+    assert isinstance(plan, tuple) and target.mlp_plan == plan and target.mlp_plan is not plan
+    assert hf.stateless(hf.targets.conv4(1, 5, hidden=8, image_size=16)).mlp_plan is None
+    assert hf.stateless(RawParams()).mlp_plan is None
+
+
+def test_eval_copy_of_a_plain_mlp_turns_its_dropout_off() -> None:
+    net = nn.Sequential(nn.Linear(2, 64), nn.Dropout(0.5), nn.Linear(64, 1))
+    train = hf.stateless(net)
+    target = train.eval()
+    assert target.has_fast_path and train.training and not target.training
+    plan, train_plan = target.mlp_plan, train.mlp_plan
+    assert plan is not None and train_plan is not None
+    assert not plan[1].training and train_plan[1].training  # type: ignore[union-attr]
+    p, x = target.init_params((2,)), torch.randn(5, 2)
+    fast = target.batched(p, x, shared=True)
+    torch.testing.assert_close(fast, target.batched(p, x, shared=True, fast=False))
+    torch.testing.assert_close(fast, target.batched(p, x, shared=True))
+
+
 ACTS = st.sampled_from(["relu", "tanh", "sigmoid", "gelu", "elu", "silu"])
 
 

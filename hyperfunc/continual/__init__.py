@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from hyperfunc.continual._baselines import FineTune, OnlineEWC
 from hyperfunc.continual._hnet import HNET, HyperMask
-from hyperfunc.continual._method import ContinualMethod
+from hyperfunc.continual._family import ContinualConfig, ContinualFamily, continual_phases, run_continual
+from hyperfunc.continual._method import ContinualMethod, TaskBatch
 from hyperfunc.continual._metrics import AccuracyMatrix
 from hyperfunc.continual._plot import plot_matrix
 from hyperfunc.continual._registered import (
@@ -20,13 +21,6 @@ from hyperfunc.continual._registered import (
     split_digits,
     split_fashion_mnist,
     split_mnist,
-)
-from hyperfunc.continual._runner import (
-    CheckpointMismatchError,
-    RunConfig,
-    RunDirectoryError,
-    RunResult,
-    run_continual,
 )
 from hyperfunc.continual._streams import Task, TaskStream, permuted_stream, split_stream
 
@@ -42,15 +36,15 @@ __all__ = [
     "split_digits",
     "permuted_digits",
     "ContinualMethod",
+    "TaskBatch",
     "HNET",
     "HyperMask",
     "FineTune",
     "OnlineEWC",
     "AccuracyMatrix",
     "plot_matrix",
-    "RunConfig",
-    "RunResult",
+    "ContinualConfig",
+    "ContinualFamily",
+    "continual_phases",
     "run_continual",
-    "RunDirectoryError",
-    "CheckpointMismatchError",
 ]

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch.func import grad, vmap
 
 from hyperfunc._target import Target
-from hyperfunc.continual._method import ContinualMethod
+from hyperfunc.continual._method import ContinualMethod, TaskBatch
 from hyperfunc.continual._streams import Task
 
 __all__ = ["FineTune", "OnlineEWC"]
@@ -72,7 +72,8 @@ class FineTune(ContinualMethod):
         self.check_task(t)
         return self.weights_from(self.flat, t)
 
-    def loss(self, t: int, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
+        t, x, y = batch.task, batch.x, batch.y
         loss = nn.functional.cross_entropy(self.logits(t, x), y)
         return loss, {"loss": float(loss.detach())}
 
@@ -119,7 +120,8 @@ class OnlineEWC(FineTune):
         return {**super().describe(), "lam": self.lam, "gamma": self.gamma,
                 "fisher_samples": self.fisher_samples}
 
-    def loss(self, t: int, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
+        t, x, y = batch.task, batch.x, batch.y
         task_loss = nn.functional.cross_entropy(self.logits(t, x), y)
         penalty = 0.5 * (self.fisher * (self.flat - self.anchor).pow(2)).sum()
         total = task_loss + self.lam * penalty

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from hyperfunc import hypernets
 from hyperfunc._target import Target
-from hyperfunc.continual._method import ContinualMethod
+from hyperfunc.continual._method import ContinualMethod, TaskBatch
 from hyperfunc.embeddings import TaskTable
 
 __all__ = ["HNET", "HyperMask"]
@@ -41,11 +41,11 @@ class HNET(ContinualMethod):
 
     Examples:
         >>> import torch, hyperfunc as hf
-        >>> from hyperfunc.continual import HNET
+        >>> from hyperfunc.continual import HNET, TaskBatch
         >>> target = hf.stateless(hf.targets.mlp(4, 2, hidden=(8,)))
         >>> method = HNET(target, num_tasks=3, emb_dim=4, hypernet_args={"chunk_size": 16})
         >>> method.begin_task(1)
-        >>> loss, logs = method.loss(1, torch.randn(5, 4), torch.tensor([0, 1, 0, 1, 1]))
+        >>> loss, logs = method.loss(TaskBatch(1, torch.randn(5, 4), torch.tensor([0, 1, 0, 1, 1])))
         >>> sorted(logs)
         ['loss', 'regulariser', 'task_loss']
     """
@@ -138,7 +138,16 @@ class HNET(ContinualMethod):
             return emb[:t], self.old_outputs[:t]
         return emb[ids], self.old_outputs[ids]
 
-    def loss(self, t: int, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def get_extra_state(self) -> dict[str, Tensor]:
+        """The stored outputs of earlier tasks, so a checkpoint taken mid-task resumes exactly."""
+        return {"old_outputs": self.old_outputs}
+
+    def set_extra_state(self, state: dict[str, Tensor]) -> None:
+        """Restore :meth:`get_extra_state`."""
+        self.old_outputs = state["old_outputs"]
+
+    def loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
+        t, x, y = batch.task, batch.x, batch.y
         self.check_task(t)
         emb = self.embeddings.weight
         spec = self.target.spec

@@ -4,21 +4,43 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import attrs
 import torch
 from torch import Tensor, nn
 
 from hyperfunc._target import Target
 from hyperfunc.continual._streams import Task
 
-__all__ = ["ContinualMethod"]
+__all__ = ["ContinualMethod", "TaskBatch"]
+
+
+@attrs.frozen(eq=False)
+class TaskBatch:
+    """A minibatch of one task: the task id, inputs ``x`` and labels ``y``.
+
+    Examples:
+        >>> import torch
+        >>> from hyperfunc.continual import TaskBatch
+        >>> TaskBatch(2, torch.zeros(4, 8), torch.zeros(4, dtype=torch.long)).to("cpu").task
+        2
+    """
+
+    task: int
+    x: Tensor
+    y: Tensor
+
+    def to(self, device: torch.device | str) -> TaskBatch:
+        """The same batch on ``device``."""
+        return TaskBatch(self.task, self.x.to(device), self.y.to(device))
 
 
 class ContinualMethod(nn.Module):
     """Base class: all trainable state is in this module, so ``state_dict`` is a checkpoint.
 
-    The runner (:func:`~hyperfunc.continual.run_continual`) calls, for each task ``t``:
-    :meth:`begin_task`, then repeatedly :meth:`loss` on minibatches with a fresh
-    optimiser over :meth:`trainable`, then :meth:`end_task`; it evaluates with
+    The run layer (:func:`~hyperfunc.continual.run_continual`, ``hyperfunc run``) calls,
+    for each task ``t``: :meth:`begin_task`, then repeatedly :meth:`loss` on
+    :class:`TaskBatch` minibatches with a fresh optimiser over :meth:`trainable`, then
+    :meth:`end_task`; it evaluates with
     :meth:`weights` (task-incremental) and, for task-conditioned methods,
     :meth:`weights_upto` (task inference by predictive entropy).
 
@@ -65,8 +87,8 @@ class ContinualMethod(nn.Module):
         ws = [self.weights(t) for t in range(n)]
         return {k: torch.stack([w[k] for w in ws]) for k in ws[0]}
 
-    def loss(self, t: int, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, float]]:
-        """Training loss on a minibatch of task ``t`` and numbers to log."""
+    def loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
+        """Training loss on a minibatch of task ``batch.task`` and numbers to log."""
         raise NotImplementedError
 
     def logits(self, t: int, x: Tensor) -> Tensor:

@@ -1,5 +1,12 @@
 """Labelled image datasets from local files (nothing is downloaded).
 
+:func:`load_mnist`, :func:`load_fashion_mnist`, :func:`load_cifar10` and
+:func:`load_digits` return an :class:`ImageDataset`; :func:`load_omniglot`
+returns Omniglot's characters grouped by class, and :func:`with_rotations` adds
+their rotations as new classes. CIFAR-10's python batches are pickles, read by a
+restricted unpickler: a tampered file raises :class:`UnsafePickleError` instead
+of running code.
+
 Loaders take a ``root`` directory; without one they read the environment
 variable ``HYPERFUNC_DATA``. A missing file raises :class:`DataNotFoundError`
 listing every place that was searched. :func:`load_digits` needs no files at
@@ -10,7 +17,10 @@ from __future__ import annotations
 
 from hyperfunc.datasets._dataset import ImageDataset
 from hyperfunc.datasets._loaders import load_cifar10, load_digits, load_fashion_mnist, load_mnist
+from hyperfunc.datasets._omniglot import OMNIGLOT_FILE, load_omniglot
 from hyperfunc.datasets._root import DATA_ENV, DataNotFoundError, data_root
+from hyperfunc.datasets._rotations import with_rotations
+from hyperfunc.datasets._safe_pickle import UnsafePickleError
 
 __all__ = [
     "ImageDataset",
@@ -18,6 +28,10 @@ __all__ = [
     "load_fashion_mnist",
     "load_cifar10",
     "load_digits",
+    "load_omniglot",
+    "OMNIGLOT_FILE",
+    "with_rotations",
+    "UnsafePickleError",
     "DATA_ENV",
     "DataNotFoundError",
     "data_root",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import gzip
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
 
 from hyperfunc.datasets._dataset import ImageDataset
 from hyperfunc.datasets._root import DATA_ENV, DataNotFoundError, data_root, find_first
+from hyperfunc.datasets._safe_pickle import safe_unpickle
 
 __all__ = ["load_mnist", "load_fashion_mnist", "load_cifar10", "load_digits"]
 
@@ -100,31 +100,66 @@ def load_fashion_mnist(root: PathLike = None) -> ImageDataset:
     )
 
 
+def _describe(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array {list(value.shape)}"
+    if isinstance(value, list):
+        return f"list of length {len(value)}"
+    return type(value).__name__
+
+
+def _cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``[N, 3, 32, 32]`` and int64 labels ``[N]`` from one python-version batch file."""
+    d = safe_unpickle(path, encoding="bytes")
+    if not isinstance(d, dict) or b"data" not in d or b"labels" not in d:
+        got = f"keys {sorted(map(repr, d))}" if isinstance(d, dict) else _describe(d)
+        raise ValueError(
+            f"{str(path)!r} is not a CIFAR-10 batch: expected a dict with keys b'data' and b'labels', "
+            f"got {got}"
+        )
+    data, labels = d[b"data"], d[b"labels"]
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3 * 32 * 32
+        or not isinstance(labels, (list, np.ndarray))
+        or len(labels) != len(data)
+    ):
+        raise ValueError(
+            f"{str(path)!r} is not a CIFAR-10 batch: expected b'data' uint8 [N, 3072] and b'labels' "
+            f"N ints, got b'data' {_describe(data)} and b'labels' {_describe(labels)}"
+        )
+    return data.reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
+
+
 def load_cifar10(root: PathLike = None) -> ImageDataset:
     """CIFAR-10 from ``root`` (default ``$HYPERFUNC_DATA``).
 
     Accepts the pair ``cifar10_train5k.npz`` / ``cifar10_test2k.npz`` (hyperfunc's
     shared subset), ``cifar10.npz`` (keys ``x_train, y_train, x_test, y_test``,
     images ``[N, 32, 32, 3]``), or the official python version
-    ``cifar-10-batches-py/`` (its files are pickles: only load files you trust).
+    ``cifar-10-batches-py/``. Its files are pickles, read by a restricted
+    unpickler that accepts only what a CIFAR-10 batch holds (containers, bytes,
+    numbers, numpy arrays), so a tampered file cannot run code.
+
+    Raises:
+        DataNotFoundError: none of these files is there (the message lists the paths).
+        UnsafePickleError: a batch file asks for any other Python global (it is refused,
+            not run).
+        ValueError: a batch file is truncated, corrupted, or not a CIFAR-10 batch.
     """
     base = data_root(root, "cifar10")
     found = find_first(base, ["cifar10.npz", "cifar10_train5k.npz", "cifar-10-batches-py"], "cifar10")
     if found.name == "cifar-10-batches-py":
-        xs, ys = [], []
-        for i in range(1, 6):
-            with open(found / f"data_batch_{i}", "rb") as f:
-                d = pickle.load(f, encoding="bytes")
-            xs.append(np.asarray(d[b"data"]).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(d[b"labels"]))
-        with open(found / "test_batch", "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+        train = [_cifar_batch(found / f"data_batch_{i}") for i in range(1, 6)]
+        x_test, y_test = _cifar_batch(found / "test_batch")
         return ImageDataset(
             "cifar10",
-            np.concatenate(xs),
-            np.concatenate(ys).astype(np.int64),
-            np.asarray(d[b"data"]).reshape(-1, 3, 32, 32),
-            np.asarray(d[b"labels"], dtype=np.int64),
+            np.concatenate([x for x, _ in train]),
+            np.concatenate([y for _, y in train]),
+            x_test,
+            y_test,
         )
     if found.name == "cifar10.npz":
         with np.load(found, allow_pickle=False) as d:

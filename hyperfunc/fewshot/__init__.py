@@ -4,15 +4,16 @@
   labelled dataset (grouped by class, or flat with labels) as an
   :class:`EpisodeBatch` of tensors with a leading task axis;
 * :func:`load_omniglot` reads Omniglot from a local file and
-  :func:`with_rotations` adds the rotated characters as classes;
+  :func:`with_rotations` adds the rotated characters as classes (both live in
+  :mod:`hyperfunc.datasets` and are re-exported here);
 * :class:`Sinusoid` samples MAML's sinusoid regression tasks as a
   :class:`SinusoidBatch`;
 * the hypernetwork methods :class:`HyperMAML` (a generated update of the
   classifier head replaces MAML's inner steps) and :class:`HyperShot` (a
   classifier generated from the support kernel matrix), and the baselines
   :class:`ProtoNets` and :class:`MAML` (all :class:`FewShotMethod`\\ s), trained
-  with :func:`meta_train` and scored with :func:`evaluate` (mean and 95 %
-  interval over episodes).
+  with :func:`run_fewshot` (through :func:`hyperfunc.run.train`) and scored with
+  :func:`evaluate` (mean and 95 % interval over episodes).
 
 Sampling is seeded: meta-batch ``i`` of a sampler is a pure function of its seed
 and ``i``, drawn with its own generator.
@@ -30,19 +31,17 @@ Examples:
 
 from __future__ import annotations
 
+from hyperfunc.datasets import OMNIGLOT_FILE, load_omniglot, with_rotations
 from hyperfunc.fewshot._batch import EpisodeBatch
 from hyperfunc.fewshot._episodes import Episodes
+from hyperfunc.fewshot._family import FewShotConfig, FewShotFamily, evaluate, run_fewshot
 from hyperfunc.fewshot._hypermaml import HyperMAML
 from hyperfunc.fewshot._hypershot import KERNELS, HyperShot, kernel_matrix
 from hyperfunc.fewshot._maml import MAML
 from hyperfunc.fewshot._method import LOSSES, FewShotMethod, feature_size
-from hyperfunc.fewshot._omniglot import OMNIGLOT_FILE, load_omniglot
 from hyperfunc.fewshot._protonets import ProtoNets, prototypes
 from hyperfunc.fewshot._registered import omniglot
-from hyperfunc.fewshot._rotations import with_rotations
-from hyperfunc.fewshot._runner import FewShotConfig, run_fewshot
 from hyperfunc.fewshot._sinusoid import Sinusoid, SinusoidBatch
-from hyperfunc.fewshot._train import evaluate, meta_train
 
 __all__ = [
     "Episodes",
@@ -64,7 +63,7 @@ __all__ = [
     "kernel_matrix",
     "feature_size",
     "FewShotConfig",
+    "FewShotFamily",
     "run_fewshot",
-    "meta_train",
     "evaluate",
 ]

@@ -13,7 +13,7 @@ from hyperfunc.fewshot._batch import EpisodeBatch
 from hyperfunc.fewshot._checks import check_positive
 from hyperfunc.fewshot._method import Batch, FewShotMethod, by_label, check_episode_shape
 from hyperfunc.hypernets import MLPHyperNet
-from hyperfunc.inner._base import check_rate
+from hyperfunc.inner import check_rate
 
 __all__ = ["HyperMAML"]
 

@@ -13,9 +13,7 @@ from hyperfunc._param_dict import dotted, parameter_dict
 from hyperfunc._target import Target
 from hyperfunc.fewshot._batch import EpisodeBatch
 from hyperfunc.fewshot._method import Batch, FewShotMethod
-from hyperfunc.inner import MetaSGD, adapt_batched
-from hyperfunc.inner._adapt import _select
-from hyperfunc.inner._base import InnerOptimizer, check_rate
+from hyperfunc.inner import InnerOptimizer, MetaSGD, adapt_batched, check_rate, select_params
 
 __all__ = ["MAML"]
 
@@ -95,7 +93,7 @@ class MAML(FewShotMethod):
         self.inner_steps, self.inner_lr, self.first_order = inner_steps, float(inner_lr), bool(first_order)
         self.optimizer_name, self.vectorize = str(optimizer), bool(vectorize)
         factory = hyperfunc.inner.get(self.optimizer_name)  # unknown names: a did-you-mean error
-        self.only = None if only is None else _select(self.weights(), only)
+        self.only = None if only is None else select_params(self.weights(), only)
         adapted = list(target.spec.names) if self.only is None else self.only
         self._factory = factory
         #: Meta-SGD's learned rates (empty for the other optimisers), keys as in :attr:`theta`.

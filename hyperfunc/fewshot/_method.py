@@ -46,7 +46,7 @@ class FewShotMethod(nn.Module):
     target's weights are held in :attr:`theta`, an ``nn.ParameterDict`` (keys are
     the parameter names with ``"."`` written as ``"/"``); :meth:`weights` returns
     them under their real names. Train with
-    :func:`~hyperfunc.fewshot.meta_train`, score with
+    :func:`~hyperfunc.fewshot.run_fewshot`, score with
     :func:`~hyperfunc.fewshot.evaluate`.
 
     Args:

@@ -6,8 +6,8 @@ import os
 
 import torch
 
+from hyperfunc.datasets import load_omniglot
 from hyperfunc.fewshot._episodes import Episodes
-from hyperfunc.fewshot._omniglot import load_omniglot
 
 __all__ = ["omniglot"]
 

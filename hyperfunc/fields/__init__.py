@@ -39,14 +39,14 @@ from hyperfunc.fields._metrics import mse, psnr, ssim
 from hyperfunc.fields._per_image import PerImageFit
 from hyperfunc.fields._plot import save_grid
 from hyperfunc.fields._registered import ImageSet, cifar10_images, mnist_images, omniglot_images
-from hyperfunc.fields._render import DEFAULT_MEMORY_LIMIT, bytes_per_point, render
+from hyperfunc.fields._render import CACHE_BYTES, DEFAULT_MEMORY_LIMIT, bytes_per_point, render
 from hyperfunc.fields._train import Quality, evaluate_fields, train_fields
 
 __all__ = [
     # coordinates
     "grid", "image_to_coords", "coords_to_image", "sample_pixels", "check_coords", "stack_images",
     # rendering and fitting
-    "render", "bytes_per_point", "DEFAULT_MEMORY_LIMIT", "fit", "FitResult", "per_image_mse",
+    "render", "bytes_per_point", "DEFAULT_MEMORY_LIMIT", "CACHE_BYTES", "fit", "FitResult", "per_image_mse",
     # methods
     "FieldMethod", "ImageHyperNet", "MetaInit", "PerImageFit", "as_float_images", "random_masks",
     # image sets

@@ -20,7 +20,7 @@ batched call has the plain-MLP fast path (see :attr:`hyperfunc.Target.has_fast_p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import torch
@@ -46,7 +46,7 @@ class FusedLayer(NamedTuple):
     activation: nn.Module | None  #: another elementwise module that follows, if any
 
 
-def fold_layers(steps: list[Step], params: Mapping[str, Tensor]) -> list[FusedLayer] | None:
+def fold_layers(steps: Sequence[Step], params: Mapping[str, Tensor]) -> list[FusedLayer] | None:
     """The layers of a plain-MLP plan with sines folded in, or ``None`` if it has another shape.
 
     Handled: Linear layers, each followed by at most one elementwise module.

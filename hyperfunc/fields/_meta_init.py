@@ -10,8 +10,7 @@ from hyperfunc._param_dict import dotted, parameter_dict
 from hyperfunc._target import Target
 from hyperfunc.fields._coords import image_to_coords
 from hyperfunc.fields._method import FieldMethod
-from hyperfunc.inner import SGD, adapt_batched
-from hyperfunc.inner._base import check_rate
+from hyperfunc.inner import SGD, adapt_batched, check_rate
 
 __all__ = ["MetaInit"]
 

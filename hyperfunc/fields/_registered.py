@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hyperfunc.datasets import load_cifar10, load_mnist
+from hyperfunc.datasets import load_cifar10, load_mnist, load_omniglot
 
 __all__ = ["ImageSet", "cifar10_images", "mnist_images", "omniglot_images"]
 
@@ -76,8 +76,6 @@ def mnist_images(root: PathLike = None, test_images: int | None = 2000) -> Image
 def omniglot_images(root: PathLike = None, test_images: int | None = 659) -> ImageSet:
     """Omniglot 28×28 (ink = 255): all background-split drawings for training, the first drawer
     of each evaluation-split character (unseen alphabets) for testing."""
-    from hyperfunc.fewshot._omniglot import load_omniglot
-
     train = load_omniglot(root, "background", dtype=torch.uint8).reshape(-1, 1, 28, 28)
     test = load_omniglot(root, "evaluation", dtype=torch.uint8)[:, 0]
     return ImageSet("omniglot", train, test if test_images is None else test[:test_images])

@@ -11,7 +11,7 @@ from hyperfunc._target import Target
 from hyperfunc.fields._coords import coords_to_image, grid
 from hyperfunc.fields._fused_render import TILE_BYTES, fold_layers, render_fused
 
-__all__ = ["render", "DEFAULT_MEMORY_LIMIT", "bytes_per_point"]
+__all__ = ["render", "DEFAULT_MEMORY_LIMIT", "CACHE_BYTES", "bytes_per_point"]
 
 #: The default bound on the activations a render call holds at once (bytes).
 DEFAULT_MEMORY_LIMIT = 256 * 2**20
@@ -102,7 +102,7 @@ def render(
     first = next(iter(params.values()))
     coords = grid(height, width, align_corners=align_corners, device=first.device, dtype=first.dtype)
     keep_graph = grad and torch.is_grad_enabled()
-    plan = target._plan  # the plain-MLP steps, if the target has that shape
+    plan = target.mlp_plan  # the plain-MLP steps, if the target has that shape
     if chunk is None and not keep_graph and plan is not None:
         layers = fold_layers(plan, params)
         if layers is not None and layers[0].weight.shape[1] == 2:

@@ -28,14 +28,14 @@ from typing import Any
 
 from hyperfunc._registry import Registry
 from hyperfunc.inner._adam import Adam, AdamState
-from hyperfunc.inner._adapt import adapt, adapt_batched, check_second_order
-from hyperfunc.inner._base import InnerOptimizer, SecondOrderError
+from hyperfunc.inner._adapt import adapt, adapt_batched, check_second_order, select_params
+from hyperfunc.inner._base import InnerOptimizer, SecondOrderError, check_rate
 from hyperfunc.inner._meta_sgd import MetaSGD
 from hyperfunc.inner._sgd import SGD
 
 __all__ = [
     "InnerOptimizer", "SGD", "MetaSGD", "Adam", "AdamState",
-    "adapt", "adapt_batched", "check_second_order", "SecondOrderError",
+    "adapt", "adapt_batched", "check_second_order", "select_params", "check_rate", "SecondOrderError",
     "registry", "register", "get", "names", "entries",
 ]
 

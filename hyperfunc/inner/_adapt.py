@@ -12,7 +12,7 @@ from hyperfunc._errors import SpecMismatchError
 from hyperfunc._target import Target
 from hyperfunc.inner._base import Grads, InnerOptimizer, SecondOrderError
 
-__all__ = ["adapt", "adapt_batched", "check_second_order"]
+__all__ = ["adapt", "adapt_batched", "check_second_order", "select_params"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -120,7 +120,33 @@ def _check_common(optimizer: object, steps: object, first_order: bool, fix: str)
         )
 
 
-def _select(params: Mapping[str, Tensor], only: Collection[str] | None) -> list[str]:
+def select_params(params: Mapping[str, Tensor], only: Collection[str] | None) -> list[str]:
+    """The names of ``params`` that an inner loop with ``only=...`` adapts, in ``params``' order.
+
+    :func:`adapt` and :func:`adapt_batched` use it to check their ``only`` argument;
+    call it to validate ``only`` up front (e.g. when a method is built).
+
+    Args:
+        params: the weights by name.
+        only: the names to adapt; ``None`` means all of them.
+
+    Returns:
+        The selected names, in the order of ``params``.
+
+    Raises:
+        TypeError: ``only`` is a single string (pass a list of names).
+        KeyError: ``only`` names something that is not in ``params`` (the message
+            lists the parameters).
+
+    Examples:
+        >>> import torch
+        >>> from hyperfunc.inner import select_params
+        >>> params = {"0.weight": torch.zeros(2, 2), "0.bias": torch.zeros(2), "1.weight": torch.zeros(1, 2)}
+        >>> select_params(params, {"1.weight", "0.weight"})
+        ['0.weight', '1.weight']
+        >>> select_params(params, None)
+        ['0.weight', '0.bias', '1.weight']
+    """
     if only is None:
         return list(params)
     if isinstance(only, str):
@@ -240,7 +266,7 @@ def adapt(
     _check_common(optimizer, steps, first_order, fix)
     if torch._C._are_functorch_transforms_active():
         raise RuntimeError(_UNDER_VMAP)
-    names = _select(params, only)
+    names = select_params(params, only)
     return _run(params, names, lambda p: loss_fn(target(p, x), y), optimizer, steps, first_order, fix)
 
 
@@ -320,7 +346,7 @@ def adapt_batched(
             f"params must be shared by all episodes (no batch axis) or have one leading axis of size "
             f"{b} (one weight set per episode, matching x), got batch shape {list(batch)}"
         )
-    names = _select(params, only)
+    names = select_params(params, only)
 
     def loss_of(p: dict[str, Tensor]) -> Tensor:
         losses = torch.func.vmap(loss_fn)(target.batched(p, x, vectorize=vectorize), y)

@@ -9,7 +9,7 @@ from typing import ClassVar, Generic, TypeVar
 
 from torch import Tensor
 
-__all__ = ["InnerOptimizer", "SecondOrderError", "Grads"]
+__all__ = ["InnerOptimizer", "SecondOrderError", "Grads", "check_rate"]
 
 S = TypeVar("S")
 
@@ -83,7 +83,27 @@ def updates(params: Mapping[str, Tensor], grads: Grads) -> Iterator[tuple[str, T
 
 
 def check_rate(value: float | Tensor, what: str) -> None:
-    """Reject a non-finite or negative float hyperparameter (tensors are not checked: no sync)."""
+    """Reject a non-finite or negative float hyperparameter such as a learning rate.
+
+    A tensor passes unchecked: reading its value would synchronise with the device,
+    and a learned rate may legitimately be a tensor.
+
+    Args:
+        value: the hyperparameter (a float, an int, or a tensor).
+        what: its name for the error message, e.g. ``"inner_lr"``.
+
+    Raises:
+        TypeError: ``value`` is neither a number nor a tensor (a bool is refused).
+        ValueError: ``value`` is negative, infinite or NaN.
+
+    Examples:
+        >>> from hyperfunc.inner import check_rate
+        >>> check_rate(0.01, "inner_lr")
+        >>> check_rate(-1.0, "inner_lr")
+        Traceback (most recent call last):
+        ...
+        ValueError: inner_lr must be a finite number >= 0, got -1.0
+    """
     if isinstance(value, Tensor):
         return
     if not isinstance(value, (int, float)) or isinstance(value, bool):

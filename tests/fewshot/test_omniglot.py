@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import hyperfunc as hf
-from hyperfunc.datasets import DATA_ENV, DataNotFoundError
-from hyperfunc.fewshot import OMNIGLOT_FILE, Episodes, load_omniglot, with_rotations
+from hyperfunc.datasets import DATA_ENV, OMNIGLOT_FILE, DataNotFoundError, load_omniglot, with_rotations
+from hyperfunc.fewshot import Episodes
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 REAL = SHARED / OMNIGLOT_FILE
@@ -134,6 +134,20 @@ def test_registered_omniglot_arguments(tmp_path: Path) -> None:
         make(n_way=25, root=tmp_path)
     with pytest.raises(ValueError, match=r"k_shot \+ q_query = 10 \+ 15 = 25 .* q_query <= 20"):
         make(k_shot=10, root=tmp_path)
+
+
+def test_fewshot_reexports_the_omniglot_loader() -> None:
+    # The loader lives in hyperfunc.datasets; the old names in hyperfunc.fewshot still work.
+    assert hf.fewshot.load_omniglot is hf.datasets.load_omniglot is load_omniglot
+    assert hf.fewshot.with_rotations is hf.datasets.with_rotations is with_rotations
+    assert hf.fewshot.OMNIGLOT_FILE == hf.datasets.OMNIGLOT_FILE == "omniglot_28.npz"
+
+
+def test_omniglot_images_reads_the_same_file(tmp_path: Path) -> None:
+    bg = fake_omniglot(tmp_path)
+    images = hf.fields.omniglot_images(tmp_path)
+    assert images.train.shape == (6 * 20, 1, 28, 28) and images.test.shape == (4, 1, 28, 28)
+    assert torch.equal(images.train[:20, 0], torch.from_numpy(bg[0]))
 
 
 def test_tasks_are_registered_through_entry_points() -> None:

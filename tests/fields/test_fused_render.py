@@ -28,7 +28,7 @@ def _loop(
 
 
 def _fused(target: hf.Target, params: dict[str, torch.Tensor], h: int, w: int, tile: int) -> torch.Tensor:
-    layers = fold_layers(target._plan or [], params)
+    layers = fold_layers(target.mlp_plan or (), params)
     assert layers is not None
     side = grid(h, w).view(h, w, 2)
     return render_fused(layers, side[:, 0, 0], side[0, :, 1], tile_bytes=tile)

@@ -9,7 +9,17 @@ import torch
 from torch import Tensor, nn
 
 import hyperfunc as hf
-from hyperfunc.inner import SGD, Adam, InnerOptimizer, MetaSGD, SecondOrderError, adapt, adapt_batched
+from hyperfunc.inner import (
+    SGD,
+    Adam,
+    InnerOptimizer,
+    MetaSGD,
+    SecondOrderError,
+    adapt,
+    adapt_batched,
+    check_rate,
+    select_params,
+)
 
 from ._helpers import (
     DTYPE,
@@ -125,6 +135,29 @@ def test_only_adapts_the_named_parameters() -> None:
         adapt(target, theta, mse, x, y, optimizer=SGD(lr=0.1), only=["head.weight"])
     with pytest.raises(TypeError, match=r"use \['4.bias'\]"):
         adapt(target, theta, mse, x, y, optimizer=SGD(lr=0.1), only="4.bias")
+
+
+def test_select_params_keeps_the_parameter_order_and_names_problems() -> None:
+    theta = leaves(mlp())
+    assert select_params(theta, None) == list(theta)
+    assert select_params(theta, {"4.bias", "0.weight"}) == ["0.weight", "4.bias"]
+    assert select_params(theta, []) == []
+    with pytest.raises(KeyError, match=r"only names \['a', 'b'\], which are not parameters"):
+        select_params(theta, ["b", "0.bias", "a"])
+    with pytest.raises(TypeError, match=r"use \['0.bias'\]"):
+        select_params(theta, "0.bias")
+
+
+def test_check_rate() -> None:
+    check_rate(0.0, "lr")
+    check_rate(3, "lr")
+    check_rate(torch.tensor(-1.0), "lr")  # tensors are not read (no device sync)
+    for bad in (-0.1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="inner_lr must be a finite number >= 0"):
+            check_rate(bad, "inner_lr")
+    for wrong in (True, "0.1", None):
+        with pytest.raises(TypeError, match="inner_lr must be a float or a tensor"):
+            check_rate(wrong, "inner_lr")  # type: ignore[arg-type]
 
 
 def test_no_grad_and_plain_tensors_work_for_test_time_adaptation() -> None:

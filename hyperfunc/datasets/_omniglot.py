@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from hyperfunc.datasets._root import data_root, find_first
-from hyperfunc.fewshot._rotations import with_rotations
+from hyperfunc.datasets._rotations import with_rotations
 
 __all__ = ["OMNIGLOT_FILE", "load_omniglot"]
 

@@ -26,7 +26,7 @@ def with_rotations(images: Tensor, quarter_turns: tuple[int, ...] = (0, 1, 2, 3)
 
     Examples:
         >>> import torch
-        >>> from hyperfunc.fewshot import with_rotations
+        >>> from hyperfunc.datasets import with_rotations
         >>> x = torch.tensor([[[[1, 2], [3, 4]]]])   # 1 class, 1 example, 2×2
         >>> with_rotations(x).shape
         torch.Size([4, 1, 2, 2])

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from hyperfunc import continual, datasets, embeddings, fewshot, fields, hypernets, methods, run, targets, tasks
+from hyperfunc import (
+    continual,
+    datasets,
+    embeddings,
+    fewshot,
+    fields,
+    hypernets,
+    methods,
+    run,
+    targets,
+    tasks,
+)
 from hyperfunc._compose import call_at, compose, snapshot
 from hyperfunc._errors import (
     DuplicateNameError,

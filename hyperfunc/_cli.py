@@ -9,7 +9,7 @@ from typing import Any
 
 import hyperfunc
 from hyperfunc._registry import Registry
-from hyperfunc._run_cli import add_run_parser, run_command
+from hyperfunc.run._command import run_main
 
 __all__ = ["main"]
 
@@ -21,6 +21,7 @@ def _registries() -> dict[str, Registry[Any]]:
         "hypernets": hyperfunc.hypernets.registry,
         "tasks": hyperfunc.tasks.registry,
         "methods": hyperfunc.methods.registry,
+        "families": hyperfunc.run.families,
     }
 
 
@@ -58,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         "kinds", nargs="*", metavar="KIND",
         help=f"which registries to list (default: all of {', '.join(_registries())})",
     )
-    add_run_parser(sub)
+    sub.add_parser(
+        "run", add_help=False,
+        help="train a method through the run layer (default: HNET on split digits, ~1 min); "
+        "`hyperfunc run --help` lists its flags",
+    )
     p_demo = sub.add_parser(
         "demo", help="train a task-conditioned hypernetwork on built-in synthetic tasks"
     )
@@ -69,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:  # its flags depend on the method's family: it parses them itself
+        return run_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "list":
@@ -78,12 +86,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _list(args.kinds or list(_registries()))
     if args.command == "demo":
         return _demo(args)
-    if args.command == "run":
-        try:
-            return run_command(args)
-        except (LookupError, ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
-            print(f"hyperfunc run: error: {exc}", file=sys.stderr)
-            return 2
     parser.print_help()
     return 0
 

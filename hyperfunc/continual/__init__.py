@@ -9,8 +9,8 @@ Methods are registered in :mod:`hyperfunc.methods` (``hnet``, ``hypermask``,
 from __future__ import annotations
 
 from hyperfunc.continual._baselines import FineTune, OnlineEWC
-from hyperfunc.continual._hnet import HNET, HyperMask
 from hyperfunc.continual._family import ContinualConfig, ContinualFamily, continual_phases, run_continual
+from hyperfunc.continual._hnet import HNET, HyperMask
 from hyperfunc.continual._method import ContinualMethod, TaskBatch
 from hyperfunc.continual._metrics import AccuracyMatrix
 from hyperfunc.continual._plot import plot_matrix

@@ -18,7 +18,17 @@ from hyperfunc.continual._method import ContinualMethod, TaskBatch
 from hyperfunc.continual._metrics import AccuracyMatrix
 from hyperfunc.continual._plot import plot_matrix
 from hyperfunc.continual._streams import Task, TaskStream
-from hyperfunc.run import Family, Phase, Plan, Request, RunConfig, RunFolder, build_target, check_kwargs, option
+from hyperfunc.run import (
+    Family,
+    Phase,
+    Plan,
+    Request,
+    RunConfig,
+    RunFolder,
+    build_target,
+    check_kwargs,
+    option,
+)
 from hyperfunc.run import train as train_run
 
 __all__ = ["ContinualConfig", "ContinualFamily", "run_continual", "continual_phases"]
@@ -33,9 +43,12 @@ class ContinualConfig(RunConfig):
         eval_batch_size: test examples per evaluation call.
     """
 
-    batch_size: int | None = option(64, "minibatch size", lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
-    eval_batch_size: int = option(2000, "test examples per evaluation call",
-                                  lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
+    batch_size: int | None = option(
+        64, "minibatch size", lambda v: isinstance(v, int) and v >= 1, "an int >= 1"
+    )
+    eval_batch_size: int = option(
+        2000, "test examples per evaluation call", lambda v: isinstance(v, int) and v >= 1, "an int >= 1"
+    )
 
 
 def _accuracy(method: ContinualMethod, t: int, x: Tensor, y: Tensor, bs: int) -> float:
@@ -45,8 +58,9 @@ def _accuracy(method: ContinualMethod, t: int, x: Tensor, y: Tensor, bs: int) ->
     return correct / max(1, len(y))
 
 
-def _class_incremental(method: ContinualMethod, stream: TaskStream, tests: list[tuple[Tensor, Tensor]],
-                       bs: int) -> float:
+def _class_incremental(
+    method: ContinualMethod, stream: TaskStream, tests: list[tuple[Tensor, Tensor]], bs: int
+) -> float:
     """HNET+ENT: pick the task whose weights give the lowest predictive entropy."""
     upto = len(tests)
     weights = method.weights_upto(upto)
@@ -82,8 +96,16 @@ class _Stream:
         if self._task is None or self._task[0] != t:
             task = self.stream[t]
             d = self.device
-            self._task = (t, attrs.evolve(task, x_train=task.x_train.to(d), y_train=task.y_train.to(d),
-                                          x_test=task.x_test.to(d), y_test=task.y_test.to(d)))
+            self._task = (
+                t,
+                attrs.evolve(
+                    task,
+                    x_train=task.x_train.to(d),
+                    y_train=task.y_train.to(d),
+                    x_test=task.x_test.to(d),
+                    y_test=task.y_test.to(d),
+                ),
+            )
         return self._task[1]
 
     def batch(self, t: int, g: torch.Generator) -> TaskBatch:
@@ -104,17 +126,21 @@ class _Stream:
         if self.method.conditioned:
             out["task_inference_accuracy"] = _class_incremental(self.method, self.stream, tests, bs)
             extra = f", task inference {100 * out['task_inference_accuracy']:.2f} %"
-        if self.config.progress:
-            print(f"after task {t}: " + " ".join(f"{100 * a:.2f}" for a in row)
-                  + f"  (mean {100 * out['mean_accuracy']:.2f} %{extra})")
+        print(  # the row of the accuracy matrix
+            f"after task {t}: "
+            + " ".join(f"{100 * a:.2f}" for a in row)
+            + f"  (mean {100 * out['mean_accuracy']:.2f} %{extra})"
+        )
         return out
 
 
 def continual_phases(method: ContinualMethod, stream: TaskStream, config: ContinualConfig) -> list[Phase]:
     """One :class:`~hyperfunc.run.Phase` per task: ``begin_task``, minibatches, ``end_task``, the row of R."""
     if method.num_tasks != stream.num_tasks:
-        raise ValueError(f"the method was built for {method.num_tasks} tasks but the stream "
-                         f"{stream.name!r} has {stream.num_tasks}")
+        raise ValueError(
+            f"the method was built for {method.num_tasks} tasks but the stream "
+            f"{stream.name!r} has {stream.num_tasks}"
+        )
     data = _Stream(method, stream, config)
 
     def phase(t: int) -> Phase:
@@ -141,11 +167,18 @@ def _finish(method: ContinualMethod, stream: TaskStream, verbose: bool):  # type
             if cil:
                 print(f"class-incremental accuracy (task inferred by entropy): {100 * cil[-1]:.2f} %")
         if folder is not None and records:
-            png = plot_matrix(matrix, folder.file("accuracy.png"), title=f"{type(method).__name__} on {stream.name}")
+            png = plot_matrix(
+                matrix, folder.file("accuracy.png"), title=f"{type(method).__name__} on {stream.name}"
+            )
             if verbose and png is None:
                 print("(install matplotlib, e.g. pip install 'hyperfunc[plot]', for accuracy.png)")
-        return {**matrix.summary(), "stream": stream.name, "method_settings": method.describe(),
-                "class_incremental_accuracy": cil}
+        return {
+            **matrix.summary(),
+            "stream": stream.name,
+            "method_settings": method.describe(),
+            "class_incremental_accuracy": cil,
+        }
+
     return finish
 
 
@@ -182,9 +215,16 @@ def run_continual(
     """
     config = ContinualConfig() if config is None else config
     phases = continual_phases(method, stream, config)
-    return train_run(method, phases, config, out=out, resume=resume, overwrite=overwrite,
-                     identity={"stream": stream.name, "spec": repr(method.target.spec), **(identity or {})},
-                     finish=_finish(method, stream, config.progress))
+    return train_run(
+        method,
+        phases,
+        config,
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        identity={"stream": stream.name, "spec": repr(method.target.spec), **(identity or {})},
+        finish=_finish(method, stream, True),
+    )
 
 
 class ContinualFamily(Family):
@@ -196,24 +236,34 @@ class ContinualFamily(Family):
 
     def build(self, request: Request) -> Plan:
         assert isinstance(request.config, ContinualConfig)
-        target_name = request.target or getattr(request.method_cls, "default_target", "mlp")
+        target_name = request.target or str(getattr(request.method_cls, "default_target", "mlp"))
         stream_factory = hyperfunc.tasks.get(request.tasks)
         target_factory = hyperfunc.targets.get(target_name)
-        check_kwargs(stream_factory, request.task_args, "--task-arg", f"task {request.tasks!r}", ("root", "flatten"))
-        check_kwargs(request.method_cls, request.method_args, "--method-arg", f"method {request.method!r}",
-                     ("target", "num_tasks"))
+        check_kwargs(
+            stream_factory, request.task_args, "--task-arg", f"task {request.tasks!r}", ("root", "flatten")
+        )
+        check_kwargs(
+            request.method_cls,
+            request.method_args,
+            "--method-arg",
+            f"method {request.method!r}",
+            ("target", "num_tasks"),
+        )
         wants_flat = "in_features" in inspect.signature(target_factory).parameters
         stream = stream_factory(root=request.data, flatten=wants_flat, **request.task_args)
         if not isinstance(stream, TaskStream):
-            raise ValueError(f"task {request.tasks!r} gives {type(stream).__name__}, not a task stream; continual "
-                             "methods run on streams such as 'split-digits' or 'split-mnist'")
+            raise ValueError(
+                f"task {request.tasks!r} gives {type(stream).__name__}, not a task stream; continual "
+                "methods run on streams such as 'split-digits' or 'split-mnist'"
+            )
         module, _ = build_target(target_factory, stream.input_shape, stream.num_outputs, request.target_args)
         target = stateless(module)
         method = request.method_cls(target, stream.num_tasks, **request.method_args)
         return Plan(
             method=method,
             phases=continual_phases(method, stream, request.config),
-            finish=_finish(method, stream, request.config.progress),
+            finish=_finish(method, stream, True),
             identity={"stream": stream.name, "spec": repr(target.spec), "target_name": target_name},
-            summary=f"{request.method} on {stream.name} ({stream.num_tasks} tasks), target {target_name} {target!r}",
+            summary=f"{request.method} on {stream.name} ({stream.num_tasks} tasks), "
+            f"target {target_name} {target!r}",
         )

@@ -17,7 +17,17 @@ from hyperfunc._progress import progress
 from hyperfunc._target import stateless
 from hyperfunc.fewshot._episodes import Episodes
 from hyperfunc.fewshot._method import Batch, FewShotMethod, feature_size
-from hyperfunc.run import Family, Phase, Plan, Request, RunConfig, RunFolder, build_target, check_kwargs, option
+from hyperfunc.run import (
+    Family,
+    Phase,
+    Plan,
+    Request,
+    RunConfig,
+    RunFolder,
+    build_target,
+    check_kwargs,
+    option,
+)
 from hyperfunc.run import train as train_run
 
 __all__ = ["FewShotConfig", "FewShotFamily", "Sampler", "run_fewshot", "evaluate"]
@@ -40,14 +50,25 @@ class FewShotConfig(RunConfig):
         test_episodes: test episodes to score.
     """
 
-    steps: int = option(1000, "meta-training steps (one meta-batch each)",
-                        lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
-    test_episodes: int = option(600, "test episodes to score", lambda v: isinstance(v, int) and v >= 1,
-                                "an int >= 1")
+    steps: int = option(
+        1000,
+        "meta-training steps (one meta-batch each)",
+        lambda v: isinstance(v, int) and v >= 1,
+        "an int >= 1",
+    )
+    test_episodes: int = option(
+        600, "test episodes to score", lambda v: isinstance(v, int) and v >= 1, "an int >= 1"
+    )
 
 
-def evaluate(method: FewShotMethod, test: Sampler, episodes: int, *, show_progress: bool = False,
-             device: torch.device | str = "cpu") -> tuple[float, float]:
+def evaluate(
+    method: FewShotMethod,
+    test: Sampler,
+    episodes: int,
+    *,
+    show_progress: bool = False,
+    device: torch.device | str = "cpu",
+) -> tuple[float, float]:
     """Mean per-episode score over the first ``episodes`` test episodes, and its 95 % half-width.
 
     The score is :meth:`FewShotMethod.accuracy` (a fraction in ``[0, 1]``; for
@@ -80,18 +101,28 @@ def _phases(train: Sampler) -> list[Phase]:
     return [Phase("meta-train", lambda step, g: train.batch(step))]
 
 
-def _finish(method: FewShotMethod, test: Sampler, config: FewShotConfig
-            ) -> Callable[[list[dict[str, Any]], RunFolder | None], Mapping[str, Any]]:
+def _finish(
+    method: FewShotMethod, test: Sampler, config: FewShotConfig
+) -> Callable[[list[dict[str, Any]], RunFolder | None], Mapping[str, Any]]:
     def finish(records: list[dict[str, Any]], folder: RunFolder | None) -> Mapping[str, Any]:
-        mean, ci = evaluate(method, test, config.test_episodes, show_progress=config.progress,
-                            device=config.device)
+        mean, ci = evaluate(
+            method, test, config.test_episodes, show_progress=config.progress, device=config.device
+        )
         metric = "mse" if method.regression else "accuracy"
-        if config.progress:
+        if True:  # always shown
             scale, unit = (1.0, "") if method.regression else (100.0, " %")
-            print(f"{type(method).__name__}: test {metric} {scale * mean:.4g} ± {scale * ci:.2g}{unit} over "
-                  f"{config.test_episodes} episodes")
-        return {"metric": metric, "test_mean": mean, "test_ci95": ci, "test_episodes": config.test_episodes,
-                "method_settings": method.describe()}
+            print(
+                f"{type(method).__name__}: test {metric} {scale * mean:.4g} ± {scale * ci:.2g}{unit} over "
+                f"{config.test_episodes} episodes"
+            )
+        return {
+            "metric": metric,
+            "test_mean": mean,
+            "test_ci95": ci,
+            "test_episodes": config.test_episodes,
+            "method_settings": method.describe(),
+        }
+
     return finish
 
 
@@ -124,7 +155,8 @@ def run_fewshot(
         >>> train = Episodes(data[:12], n_way=3, k_shot=1, q_query=2, batch_size=4)
         >>> test = Episodes(data[12:], n_way=3, k_shot=1, q_query=2, batch_size=10, seed=1)
         >>> method = ProtoNets(hf.stateless(hf.targets.mlp(6, 8, hidden=(16,))))
-        >>> results = run_fewshot(method, train, test, FewShotConfig(steps=5, test_episodes=15, progress=False))
+        >>> config = FewShotConfig(steps=5, test_episodes=15, progress=False)
+        >>> results = run_fewshot(method, train, test, config)
         >>> results["test_episodes"], results["steps_done"]
         (15, 5)
     """
@@ -132,12 +164,27 @@ def run_fewshot(
         raise TypeError(f"run_fewshot needs a FewShotMethod, got {type(method).__name__}")
     config = FewShotConfig() if config is None else config
     if config.batch_size is not None and config.batch_size != train.batch_size:
-        raise ValueError(f"config.batch_size={config.batch_size} but the training sampler draws "
-                         f"{train.batch_size} episodes per meta-batch; set the sampler's batch_size instead")
-    ident = {"train": repr(train), "test": repr(test), "spec": repr(method.target.spec),
-             "method_settings": method.describe(), **(identity or {})}
-    return train_run(method, _phases(train), config, out=out, resume=resume, overwrite=overwrite,
-                     identity=ident, finish=_finish(method, test, config))
+        raise ValueError(
+            f"config.batch_size={config.batch_size} but the training sampler draws "
+            f"{train.batch_size} episodes per meta-batch; set the sampler's batch_size instead"
+        )
+    ident = {
+        "train": repr(train),
+        "test": repr(test),
+        "spec": repr(method.target.spec),
+        "method_settings": method.describe(),
+        **(identity or {}),
+    }
+    return train_run(
+        method,
+        _phases(train),
+        config,
+        out=out,
+        resume=resume,
+        overwrite=overwrite,
+        identity=ident,
+        finish=_finish(method, test, config),
+    )
 
 
 def _accepts(fn: Callable[..., Any], name: str) -> bool:
@@ -153,10 +200,17 @@ class FewShotFamily(Family):
     default_tasks = "omniglot"
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--test-task-arg", action="append", default=[], metavar="KEY=VALUE",
-                            help="task argument for the test sampler only (e.g. q_query=15); repeatable")
+        parser.add_argument(
+            "--test-task-arg",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="task argument for the test sampler only (e.g. q_query=15); repeatable",
+        )
 
-    def _sampler(self, factory: Callable[..., Any], request: Request, extra: Mapping[str, Any], test: bool) -> Any:
+    def _sampler(
+        self, factory: Callable[..., Any], request: Request, extra: Mapping[str, Any], test: bool
+    ) -> Any:
         kw: dict[str, Any] = {}
         if _accepts(factory, "root") and request.data is not None:
             kw["root"] = request.data
@@ -165,7 +219,9 @@ class FewShotFamily(Family):
         if request.config.batch_size is not None and _accepts(factory, "batch_size"):
             kw["batch_size"] = request.config.batch_size
         if _accepts(factory, "seed"):
-            kw["seed"] = request.config.seed + (10_000 if test else 0)  # test episodes never repeat training ones
+            kw["seed"] = request.config.seed + (
+                10_000 if test else 0
+            )  # test episodes never repeat training ones
         kw.update(extra)
         return factory(**kw)
 
@@ -174,10 +230,18 @@ class FewShotFamily(Family):
 
         assert isinstance(request.config, FewShotConfig)
         method_cls, target_args = request.method_cls, dict(request.target_args)
-        test_args = {**request.task_args, **parse_assignments(request.options["test_task_arg"], "--test-task-arg")}
+        test_args = {
+            **request.task_args,
+            **parse_assignments(request.options["test_task_arg"], "--test-task-arg"),
+        }
         factory = hyperfunc.tasks.get(request.tasks)
-        check_kwargs(factory, {**request.task_args, **test_args}, "--task-arg", f"task {request.tasks!r}",
-                     ("root", "split", "seed"))
+        check_kwargs(
+            factory,
+            {**request.task_args, **test_args},
+            "--task-arg",
+            f"task {request.tasks!r}",
+            ("root", "split", "seed"),
+        )
         train = self._sampler(factory, request, request.task_args, test=False)
         test = self._sampler(factory, request, test_args, test=True)
         if not hasattr(train, "batch") or not hasattr(train, "k_shot"):
@@ -189,7 +253,7 @@ class FewShotFamily(Family):
         example_shape = train.example_shape if episodic else tuple(train.batch(0).x_support.shape[2:])
         features = getattr(method_cls, "backbone_output", "features") == "features"
         outputs = (0 if features else train.n_way) if episodic else int(train.batch(0).y_support.shape[-1])
-        target_name = request.target or getattr(method_cls, "default_target", "mlp")
+        target_name = request.target or str(getattr(method_cls, "default_target", "mlp"))
         target_factory = hyperfunc.targets.get(target_name)
         tparams = inspect.signature(target_factory).parameters
         if features and "num_classes" not in tparams and "out_features" not in target_args:
@@ -209,14 +273,21 @@ class FewShotFamily(Family):
             kw["feature_dim"] = feature_size(target, example_shape)
         if "loss" in mparams and not episodic:
             kw["loss"] = "mse"
-        check_kwargs(method_cls, request.method_args, "--method-arg", f"method {request.method!r}", ("target",))
+        check_kwargs(
+            method_cls, request.method_args, "--method-arg", f"method {request.method!r}", ("target",)
+        )
         kw.update(request.method_args)
         method = method_cls(target, **kw)
         return Plan(
             method=method,
             phases=_phases(train),
             finish=_finish(method, test, request.config),
-            identity={"train": repr(train), "test": repr(test), "spec": repr(target.spec),
-                      "target_name": target_name, "test_task_args": test_args},
+            identity={
+                "train": repr(train),
+                "test": repr(test),
+                "spec": repr(target.spec),
+                "target_name": target_name,
+                "test_task_args": test_args,
+            },
             summary=f"{request.method} on {train!r}, test {test!r}, target {target_name} {target!r}",
         )

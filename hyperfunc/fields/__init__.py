@@ -29,28 +29,32 @@ from hyperfunc.fields._coords import (
     image_to_coords,
     sample_pixels,
     stack_images,
+    take_pixels,
 )
+from hyperfunc.fields._family import FieldsConfig, FieldsFamily, Quality, evaluate_fields, train_fields
 from hyperfunc.fields._fit import FitResult, fit, per_image_mse
 from hyperfunc.fields._image_hypernet import ImageHyperNet
 from hyperfunc.fields._masks import random_masks
 from hyperfunc.fields._meta_init import MetaInit
-from hyperfunc.fields._method import FieldMethod, as_float_images
+from hyperfunc.fields._method import FieldMethod, ImageBatch, as_float_images
 from hyperfunc.fields._metrics import mse, psnr, ssim
 from hyperfunc.fields._per_image import PerImageFit
 from hyperfunc.fields._plot import save_grid
 from hyperfunc.fields._registered import ImageSet, cifar10_images, mnist_images, omniglot_images
 from hyperfunc.fields._render import CACHE_BYTES, DEFAULT_MEMORY_LIMIT, bytes_per_point, render
-from hyperfunc.fields._train import Quality, evaluate_fields, train_fields
 
 __all__ = [
     # coordinates
-    "grid", "image_to_coords", "coords_to_image", "sample_pixels", "check_coords", "stack_images",
+    "grid", "image_to_coords", "coords_to_image", "sample_pixels", "take_pixels", "check_coords",
+    "stack_images",
     # rendering and fitting
     "render", "bytes_per_point", "DEFAULT_MEMORY_LIMIT", "CACHE_BYTES", "fit", "FitResult", "per_image_mse",
     # methods
-    "FieldMethod", "ImageHyperNet", "MetaInit", "PerImageFit", "as_float_images", "random_masks",
+    "FieldMethod", "ImageBatch", "ImageHyperNet", "MetaInit", "PerImageFit", "as_float_images",
+    "random_masks",
     # image sets
     "ImageSet", "cifar10_images", "mnist_images", "omniglot_images",
     # training and quality
-    "train_fields", "evaluate_fields", "Quality", "psnr", "ssim", "mse", "save_grid",
+    "FieldsConfig", "FieldsFamily", "train_fields", "evaluate_fields", "Quality", "psnr", "ssim", "mse",
+    "save_grid",
 ]

@@ -7,7 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["grid", "image_to_coords", "coords_to_image", "sample_pixels", "check_coords", "stack_images"]
+__all__ = [
+    "grid", "image_to_coords", "coords_to_image", "sample_pixels", "take_pixels", "check_coords",
+    "stack_images",
+]
 
 
 def _side(name: str, value: int) -> None:
@@ -148,8 +151,32 @@ def sample_pixels(
     if not isinstance(n, int) or not 1 <= n <= p:
         raise ValueError(f"n must be an integer in [1, {p}] (the pixels per image), got {n!r}")
     idx = torch.rand(b, p, generator=generator, device=values.device).argsort(dim=1)[:, :n]
+    return take_pixels(coords, values, idx)
+
+
+def take_pixels(coords: Tensor, values: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
+    """The pixels ``index`` (``[B, n]``) of each image: ``([B, n, 2], [B, n, C])``.
+
+    Args:
+        coords: ``[P, 2]`` shared coordinates or ``[B, P, 2]``.
+        values: ``[B, P, C]``.
+        index: ``[B, n]`` pixel indices in ``[0, P)``.
+
+    Examples:
+        >>> import torch
+        >>> from hyperfunc.fields import image_to_coords, take_pixels
+        >>> coords, values = image_to_coords(torch.arange(8.0).reshape(2, 1, 2, 2))
+        >>> take_pixels(coords, values, torch.tensor([[3], [0]]))[1].flatten().tolist()
+        [3.0, 4.0]
+    """
+    b, p, _ = values.shape
+    if index.dim() != 2 or index.shape[0] != b or bool(((index < 0) | (index >= p)).any()):
+        raise ValueError(
+            f"index must be [B={b}, n] with pixel indices in [0, {p}), got shape {list(index.shape)}"
+        )
+    n = index.shape[1]
     c = coords.expand(b, p, coords.shape[-1]) if coords.dim() == 2 else coords
-    take = idx.unsqueeze(-1)
+    take = index.to(values.device).unsqueeze(-1)
     return (
         torch.gather(c, 1, take.expand(b, n, c.shape[-1])),
         torch.gather(values, 1, take.expand(b, n, values.shape[-1])),

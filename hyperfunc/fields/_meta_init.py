@@ -35,7 +35,8 @@ class MetaInit(FieldMethod):
     Examples:
         >>> import torch, hyperfunc as hf
         >>> model = hf.fields.MetaInit(in_channels=1, image_size=8, inner_steps=2)
-        >>> model.loss(torch.rand(3, 1, 8, 8)).backward()        # a meta-gradient for theta
+        >>> loss, logs = model.loss(hf.fields.ImageBatch(torch.rand(3, 1, 8, 8)))
+        >>> loss.backward()                                      # a meta-gradient for theta
         >>> model.theta["0/weight"].grad.shape
         torch.Size([32, 2])
     """

@@ -2,25 +2,59 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import ClassVar
 
+import attrs
 import torch
 from torch import Tensor, nn
 
 from hyperfunc._target import Target, stateless
-from hyperfunc.fields._coords import image_to_coords, sample_pixels, stack_images
+from hyperfunc.fields._coords import image_to_coords, stack_images, take_pixels
 from hyperfunc.fields._fit import fit, per_image_mse
 from hyperfunc.fields._masks import as_mask, mean_filled
 from hyperfunc.fields._render import render
 from hyperfunc.targets._builtin import siren
 
-__all__ = ["FieldMethod", "as_float_images"]
+__all__ = ["FieldMethod", "ImageBatch", "as_float_images"]
 
 
 def as_float_images(images: Tensor) -> Tensor:
     """uint8 images → float32 in [0, 1]; float images pass through unchanged."""
     return images.float() / 255.0 if images.dtype == torch.uint8 else images
+
+
+@attrs.frozen(eq=False)
+class ImageBatch:
+    """A training batch of an image → function method.
+
+    Attributes:
+        images: ``[B, C, H, W]`` (uint8 or float in [0, 1]).
+        mask: ``[B, 1, H, W]`` or ``[B, H, W]``, 1 = known pixel (inpainting training), or ``None``.
+        targets: ``[B, C, H', W']`` to score the functions on instead of the images
+            (super-resolution training), or ``None``.
+        pixels: ``[B, n]`` indices (row-major over the scored images' pixels) of the pixels
+            each image is scored on, or ``None`` for all.
+
+    Examples:
+        >>> import torch
+        >>> from hyperfunc.fields import ImageBatch
+        >>> ImageBatch(torch.rand(2, 3, 8, 8)).to("cpu").images.shape
+        torch.Size([2, 3, 8, 8])
+    """
+
+    images: Tensor
+    mask: Tensor | None = None
+    targets: Tensor | None = None
+    pixels: Tensor | None = None
+
+    def to(self, device: torch.device | str) -> ImageBatch:
+        """The same batch on ``device``."""
+        def move(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.to(device)
+
+        return ImageBatch(self.images.to(device), move(self.mask), move(self.targets), move(self.pixels))
 
 
 class FieldMethod(nn.Module):
@@ -84,35 +118,30 @@ class FieldMethod(nn.Module):
         """B weight sets for :attr:`target`, one per image (a leading axis B)."""
         raise NotImplementedError
 
-    def loss(
-        self,
-        images: Tensor,
-        pixels: int | None = None,
-        generator: torch.Generator | None = None,
-        *,
-        mask: Tensor | None = None,
-        targets: Tensor | None = None,
-    ) -> Tensor:
-        """Mean squared error of the generated functions on their images (a random ``pixels`` per image).
+    def loss(self, batch: ImageBatch) -> tuple[Tensor, dict[str, float]]:
+        """Mean squared error of the functions generated from ``batch.images`` (and numbers to log).
 
-        With ``mask`` (``[B, 1, H, W]`` or ``[B, H, W]``, 1 = known pixel) the functions
-        are generated from the images with their missing pixels replaced by the mean
-        of the known ones (as in :meth:`refined`) and scored on every pixel: the
-        loss that trains a generator to inpaint.
-
-        With ``targets`` (``[B, C, H', W']``, any size, uint8 or float) the functions
-        generated from ``images`` are scored on the targets' pixels instead: with
-        high-resolution targets of low-resolution images, the loss that trains a
-        generator for super-resolution (both on [-1, 1]², pixel centres as in
-        :func:`~hyperfunc.fields.grid`).
+        With ``batch.mask`` (1 = known pixel) the functions are generated from the
+        images with their missing pixels replaced by the mean of the known ones (as
+        in :meth:`refined`) and scored on every pixel: the loss that trains a
+        generator to inpaint. With ``batch.targets`` (any size) they are scored on
+        the targets' pixels instead: with high-resolution targets of low-resolution
+        images, the loss that trains a generator for super-resolution (both on
+        [-1, 1]², pixel centres as in :func:`~hyperfunc.fields.grid`). With
+        ``batch.pixels`` only those pixels of each image are scored.
         """
-        x = self.check_images(images)
-        seen = x if mask is None else mean_filled(x, as_mask(mask, x))
-        truth = x if targets is None else self._check_targets(targets, x)
+        if not isinstance(batch, ImageBatch):
+            raise TypeError(f"{type(self).__name__}.loss takes an ImageBatch, got {type(batch).__name__}; "
+                            "wrap the images: ImageBatch(images)")
+        x = self.check_images(batch.images)
+        seen = x if batch.mask is None else mean_filled(x, as_mask(batch.mask, x))
+        truth = x if batch.targets is None else self._check_targets(batch.targets, x)
         coords, values = image_to_coords(truth)
-        if pixels is not None:
-            coords, values = sample_pixels(coords, values, pixels, generator=generator)
-        return per_image_mse(self.target, self.weights(seen), coords, values).mean()
+        if batch.pixels is not None:
+            coords, values = take_pixels(coords, values, batch.pixels)
+        mse = per_image_mse(self.target, self.weights(seen), coords, values).mean()
+        value = float(mse.detach())
+        return mse, {"mse": value, "psnr": -10.0 * math.log10(max(value, 1e-12))}
 
     def refined(
         self, images: Tensor, steps: int, lr: float, *, mask: Tensor | None = None, optimizer: str = "adam"

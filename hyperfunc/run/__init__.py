@@ -34,14 +34,34 @@ from hyperfunc.run._loop import Method, Phase, move_method, to_device, train
 
 __all__ = [
     # settings and the loop
-    "RunConfig", "option", "Method", "Phase", "train", "to_device", "move_method",
+    "RunConfig",
+    "option",
+    "Method",
+    "Phase",
+    "train",
+    "to_device",
+    "move_method",
     # run folders
-    "RunFolder", "atomic_write", "load_checkpoint", "strict_json",
+    "RunFolder",
+    "atomic_write",
+    "load_checkpoint",
+    "strict_json",
     # families
-    "Family", "Request", "Plan", "families",
+    "Family",
+    "Request",
+    "Plan",
+    "families",
     # command-line helpers
-    "parse_assignments", "check_kwargs", "build_target",
+    "parse_assignments",
+    "check_kwargs",
+    "build_target",
     # errors
-    "RunError", "ConfigError", "UsageError", "RunDirectoryError", "CheckpointError",
-    "CheckpointMismatchError", "NonFiniteLossError", "RunInterrupted",
+    "RunError",
+    "ConfigError",
+    "UsageError",
+    "RunDirectoryError",
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "NonFiniteLossError",
+    "RunInterrupted",
 ]

@@ -35,8 +35,9 @@ def parse_assignments(items: Sequence[str], flag: str) -> dict[str, Any]:
     return out
 
 
-def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], flag: str, what: str,
-                 given: Sequence[str] = ()) -> None:
+def check_kwargs(
+    fn: Callable[..., Any], kwargs: Mapping[str, Any], flag: str, what: str, given: Sequence[str] = ()
+) -> None:
     """Raise :class:`UsageError` naming every key of ``kwargs`` that ``fn`` does not take.
 
     ``given`` lists the names the caller fills itself (they may not be set with ``flag``).
@@ -47,8 +48,11 @@ def check_kwargs(fn: Callable[..., Any], kwargs: Mapping[str, Any], flag: str, w
     else:
         unknown = sorted(k for k in kwargs if k not in params)
     taken = sorted(k for k in kwargs if k in given)
-    accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-                and n not in given and n != "self"]
+    accepted = [
+        n
+        for n, p in params.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in given and n != "self"
+    ]
     problems = []
     if unknown:
         problems.append(f"{what} takes no argument(s) {', '.join(unknown)}")

@@ -27,8 +27,17 @@ __all__ = ["run_main", "build_run_parser"]
 
 PROG = "hyperfunc run"
 #: Errors of setting a run up (bad names, arguments, data) that are the user's to fix: one line, exit 2.
-SETUP_ERRORS = (ValueError, TypeError, LookupError, OSError, ImportError, EOFError, zipfile.BadZipFile,
-                pickle.UnpicklingError, RegistryError)
+SETUP_ERRORS = (
+    ValueError,
+    TypeError,
+    LookupError,
+    OSError,
+    ImportError,
+    EOFError,
+    zipfile.BadZipFile,
+    pickle.UnpicklingError,
+    RegistryError,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,13 +56,21 @@ def _add_config_flags(parser: argparse.ArgumentParser, config: type[RunConfig]) 
         help_text = f.metadata.get("help", "")
         if hints[f.name] is bool:
             if f.default:
-                group.add_argument(_flag(f"no_{f.name}"), dest=f.name, action="store_false", help=f"don't {help_text}")
+                group.add_argument(
+                    _flag(f"no_{f.name}"), dest=f.name, action="store_false", help=f"don't {help_text}"
+                )
             else:
                 group.add_argument(_flag(f.name), dest=f.name, action="store_true", help=help_text)
             continue
-        kind = next((t for t in (int, float, str) if t in typing.get_args(hints[f.name]) or t is hints[f.name]), str)
+        kind = next(
+            (t for t in (int, float, str) if t in typing.get_args(hints[f.name]) or t is hints[f.name]), str
+        )
         group.add_argument(
-            _flag(f.name), dest=f.name, type=kind, default=f.default, choices=f.metadata.get("choices"),
+            _flag(f.name),
+            dest=f.name,
+            type=kind,
+            default=f.default,
+            choices=f.metadata.get("choices"),
             metavar=None if f.metadata.get("choices") else f.name.upper().split("_")[-1],
             help=f"{help_text} (default: {f.default})",
         )
@@ -68,18 +85,25 @@ def build_run_parser(family: Family) -> argparse.ArgumentParser:
         "are names from the registries (see `hyperfunc list`).",
     )
     p.add_argument("--method", default="hnet", help="registered method (default hnet)")
-    p.add_argument("--tasks", default=None, help=f"registered task (default for this family: {family.default_tasks})")
+    p.add_argument(
+        "--tasks", default=None, help=f"registered task (default for this family: {family.default_tasks})"
+    )
     p.add_argument("--target", default=None, help="registered target (default: the method's own)")
     for what, example in (("method", "beta=0.05"), ("target", "hidden=[100,100]"), ("task", "num_tasks=5")):
-        p.add_argument(f"--{what}-arg", action="append", default=[], metavar="KEY=VALUE",
-                       help=f"{what} argument, a JSON value (e.g. {example}); repeatable")
+        p.add_argument(
+            f"--{what}-arg",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"{what} argument, a JSON value (e.g. {example}); repeatable",
+        )
     p.add_argument("--data", default=None, help="data directory (default: $HYPERFUNC_DATA)")
     p.add_argument("--out", default=None, help="run folder (default runs/METHOD-TASKS-seedSEED)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     g.add_argument("--overwrite", action="store_true", help="replace the hyperfunc run in --out")
     _add_config_flags(p, family.config)
-    family.add_arguments(p.add_argument_group(f"{family.name} options"))  # type: ignore[arg-type]
+    family.add_arguments(p.add_argument_group(f"{family.name} options"))
     return p
 
 
@@ -87,8 +111,9 @@ def _family_of(method: str) -> tuple[Any, Family]:
     method_cls = hyperfunc.methods.get(method)
     name = getattr(method_cls, "family", None)
     if not isinstance(name, str):
-        raise UsageError(f"method {method!r} names no family (a 'family' class attribute), so "
-                         "hyperfunc run can't run it")
+        raise UsageError(
+            f"method {method!r} names no family (a 'family' class attribute), so hyperfunc run can't run it"
+        )
     return method_cls, families.get(name)()
 
 
@@ -107,9 +132,13 @@ def _foreign_flags(extras: Sequence[str], family: Family) -> str:
         for flag in flags:
             if flag in known:
                 owners.setdefault(flag, []).append(name)
-    parts = [f"{flag} (a flag of family {', '.join(owners[flag])})" if flag in owners else flag for flag in flags]
-    return (f"{', '.join(parts)}: not a flag of family {family.name!r}; drop it, or see "
-            f"`hyperfunc run --method METHOD --help`")
+    parts = [
+        f"{flag} (a flag of family {', '.join(owners[flag])})" if flag in owners else flag for flag in flags
+    ]
+    return (
+        f"{', '.join(parts)}: not a flag of family {family.name!r}; drop it, or see "
+        f"`hyperfunc run --method METHOD --help`"
+    )
 
 
 def _request(argv: Sequence[str]) -> tuple[Request, Family, RunFolder, argparse.Namespace]:
@@ -126,14 +155,28 @@ def _request(argv: Sequence[str]) -> tuple[Request, Family, RunFolder, argparse.
     tasks = args.tasks or family.default_tasks
     out = RunFolder(args.out or f"runs/{args.method}-{tasks}-seed{config.seed}")
     out.check(resume=args.resume, overwrite=args.overwrite)  # reads only: nothing is made yet
-    common = {"method", "tasks", "target", "method_arg", "target_arg", "task_arg", "data", "out",
-              "resume", "overwrite"}
+    common = {
+        "method",
+        "tasks",
+        "target",
+        "method_arg",
+        "target_arg",
+        "task_arg",
+        "data",
+        "out",
+        "resume",
+        "overwrite",
+    }
     request = Request(
-        method=args.method, method_cls=method_cls, tasks=tasks, target=args.target,
+        method=args.method,
+        method_cls=method_cls,
+        tasks=tasks,
+        target=args.target,
         method_args=parse_assignments(args.method_arg, "--method-arg"),
         target_args=parse_assignments(args.target_arg, "--target-arg"),
         task_args=parse_assignments(args.task_arg, "--task-arg"),
-        data=args.data, config=config,
+        data=args.data,
+        config=config,
         options={k: v for k, v in vars(args).items() if k not in fields and k not in common},
     )
     return request, family, out, args
@@ -146,7 +189,7 @@ def _fail(exc: BaseException, status: int = 2) -> int:
 
 
 def run_main(argv: Sequence[str]) -> int:
-    """Execute ``hyperfunc run ARGV``; returns the exit status (2 for a user's mistake, one line on stderr)."""
+    """Execute ``hyperfunc run ARGV``; returns the exit status (a user's mistake: one line, status 2)."""
     if any(a in ("-h", "--help") for a in argv):
         try:
             pre = _Parser(add_help=False)
@@ -163,19 +206,36 @@ def run_main(argv: Sequence[str]) -> int:
         plan = family.build(request)
     except (RunError, *SETUP_ERRORS) as exc:
         return _fail(exc)
-    identity = {"method_name": request.method, "tasks_name": request.tasks, "target_name": request.target,
-                "method_args": dict(request.method_args), "target_args": dict(request.target_args),
-                "task_args": dict(request.task_args), **plan.identity}
+    identity = {
+        "method_name": request.method,
+        "tasks_name": request.tasks,
+        "target_name": request.target,
+        "method_args": dict(request.method_args),
+        "target_args": dict(request.target_args),
+        "task_args": dict(request.task_args),
+        **plan.identity,
+    }
     print(f"{PROG}: {plan.summary}; out {out.path}")
     try:
-        train(plan.method, plan.phases, request.config, out=out.path, resume=args.resume,
-              overwrite=args.overwrite, identity=identity, finish=plan.finish)
+        train(
+            plan.method,
+            plan.phases,
+            request.config,
+            out=out.path,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            identity=identity,
+            finish=plan.finish,
+        )
     except RunError as exc:
         return _fail(exc, exc.exit_status)
     except KeyboardInterrupt:
-        return _fail(RunError(f"interrupted; the last checkpoint in {str(out.path)!r} is kept: run the same "
-                              "command with --resume to continue from it"), 130)
+        return _fail(
+            RunError(
+                f"interrupted; the last checkpoint in {str(out.path)!r} is kept: run the same "
+                "command with --resume to continue from it"
+            ),
+            130,
+        )
     print(f"results: {Path(out.path) / RESULTS}")
     return 0
-
-

@@ -21,7 +21,10 @@ IDENTITY_EXEMPT = frozenset(
 
 
 def option(
-    default: Any, help: str, check: Callable[[Any], bool] | None = None, expected: str = "",
+    default: Any,
+    help: str,
+    check: Callable[[Any], bool] | None = None,
+    expected: str = "",
     choices: tuple[str, ...] | None = None,
 ) -> Any:
     """An attrs field of a run configuration: its default, its ``--help`` text and its check.
@@ -51,7 +54,7 @@ def _positive(v: Any) -> bool:
 def device_problem(value: object) -> str | None:
     """Why ``value`` is not a device this machine can train on (``None`` when it is)."""
     try:
-        device = torch.device(value)  # type: ignore[arg-type]
+        device = torch.device(value)  # type: ignore[call-overload]
     except (RuntimeError, TypeError, ValueError):
         return "not a torch device; use e.g. 'cpu', 'cuda' or 'cuda:1'"
     if device.type == "cuda":
@@ -100,27 +103,42 @@ class RunConfig:
         bad run settings: steps=0 (expected an int >= 1); lr=inf (expected a finite number > 0)
     """
 
-    steps: int = option(500, "optimiser steps per phase (per task for continual learning)", _int(1),
-                        "an int >= 1")
+    steps: int = option(
+        500, "optimiser steps per phase (per task for continual learning)", _int(1), "an int >= 1"
+    )
     batch_size: int | None = option(
-        None, "examples / episodes / images per step (default: the family's)",
-        lambda v: v is None or _int(1)(v), "an int >= 1",
+        None,
+        "examples / episodes / images per step (default: the family's)",
+        lambda v: v is None or _int(1)(v),
+        "an int >= 1",
     )
     lr: float = option(1e-3, "Adam's learning rate", _positive, "a finite number > 0")
-    lr_schedule: str = option("constant", "learning rate over each phase", lambda v: v in ("constant", "cosine"),
-                              "'constant' or 'cosine'", choices=("constant", "cosine"))
+    lr_schedule: str = option(
+        "constant",
+        "learning rate over each phase",
+        lambda v: v in ("constant", "cosine"),
+        "'constant' or 'cosine'",
+        choices=("constant", "cosine"),
+    )
     seed: int = option(0, "random seed", _int(0), "an int >= 0")
-    device: str = option("cpu", "torch device to train on", lambda v: device_problem(v) is None,
-                         "a device of this machine")
-    threads: int | None = option(None, "torch CPU threads (default: torch's)",
-                                 lambda v: v is None or _int(1)(v), "an int >= 1")
-    time_limit: float | None = option(None, "stop training after this many minutes",
-                                      lambda v: v is None or _positive(v), "a finite number of minutes > 0")
+    device: str = option(
+        "cpu", "torch device to train on", lambda v: device_problem(v) is None, "a device of this machine"
+    )
+    threads: int | None = option(
+        None, "torch CPU threads (default: torch's)", lambda v: v is None or _int(1)(v), "an int >= 1"
+    )
+    time_limit: float | None = option(
+        None,
+        "stop training after this many minutes",
+        lambda v: v is None or _positive(v),
+        "a finite number of minutes > 0",
+    )
     checkpoint_every: int = option(500, "steps between checkpoints", _int(1), "an int >= 1")
     log_every: int = option(50, "steps between lines of metrics.jsonl", _int(1), "an int >= 1")
     progress: bool = option(True, "show progress bars", lambda v: isinstance(v, bool), "True or False")
-    tensorboard: bool = option(False, "also write TensorBoard event files", lambda v: isinstance(v, bool),
-                               "True or False")
+    tensorboard: bool = option(
+        False, "also write TensorBoard event files", lambda v: isinstance(v, bool), "True or False"
+    )
 
     def __attrs_post_init__(self) -> None:
         problems = []
@@ -130,8 +148,9 @@ class RunConfig:
                 continue
             if not check(value):
                 why = device_problem(value) if f.name == "device" else None
-                problems.append(f"{f.name}={value!r} (expected {f.metadata['expected']}"
-                                + (f": {why})" if why else ")"))
+                problems.append(
+                    f"{f.name}={value!r} (expected {f.metadata['expected']}" + (f": {why})" if why else ")")
+                )
         if problems:
             raise ConfigError("bad run settings: " + "; ".join(problems))
 

@@ -25,8 +25,11 @@ def _version(name: str) -> str | None:
 def environment(config: RunConfig) -> dict[str, Any]:
     """What ran the run: versions, machine, device name, threads, the command line, the time."""
     device = torch.device(config.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (
-        platform.processor() or platform.machine())
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (platform.processor() or platform.machine())
+    )
     return {
         "hyperfunc": _version("hyperfunc"),
         "torch": torch.__version__,

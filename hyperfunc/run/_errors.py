@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 __all__ = [
-    "RunError", "ConfigError", "UsageError", "RunDirectoryError", "CheckpointError",
-    "CheckpointMismatchError", "NonFiniteLossError", "RunInterrupted",
+    "RunError",
+    "ConfigError",
+    "UsageError",
+    "RunDirectoryError",
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "NonFiniteLossError",
+    "RunInterrupted",
 ]
 
 

@@ -22,8 +22,19 @@ try:  # POSIX advisory locks: released by the kernel when the process dies, even
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["RunFolder", "MARKER", "CHECKPOINT", "RESULTS", "MODEL", "METRICS", "ENVIRONMENT",
-           "strict_json", "load_checkpoint", "atomic_write", "check_identity"]
+__all__ = [
+    "RunFolder",
+    "MARKER",
+    "CHECKPOINT",
+    "RESULTS",
+    "MODEL",
+    "METRICS",
+    "ENVIRONMENT",
+    "strict_json",
+    "load_checkpoint",
+    "atomic_write",
+    "check_identity",
+]
 
 MARKER = ".hyperfunc-run"
 LOCK = ".lock"
@@ -68,7 +79,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     removed by the next :meth:`RunFolder.start`. The file gets the usual permissions
     (``0o666`` less the umask), not the owner-only ones of a temporary file.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP + path.suffix)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -104,7 +115,9 @@ def load_checkpoint(path: Path, map_location: torch.device | str | None = None) 
             "start the run again with --overwrite"
         ) from None
     if not isinstance(out, dict):
-        raise CheckpointError(f"checkpoint {str(path)!r} holds a {type(out).__name__}, not a hyperfunc checkpoint")
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} holds a {type(out).__name__}, not a hyperfunc checkpoint"
+        )
     return out
 
 
@@ -157,7 +170,7 @@ class RunFolder:
     def _entries(self) -> list[str]:
         return sorted(p.name for p in self.path.iterdir()) if self.path.is_dir() else []
 
-    def check(self, *, resume: bool, overwrite: bool) -> None:
+    def check(self, *, resume: bool, overwrite: bool, _locked: bool = False) -> None:
         """Raise :class:`RunDirectoryError` if the folder can't be used as asked; changes nothing."""
         p = self.path
         if resume and overwrite:
@@ -166,7 +179,9 @@ class RunFolder:
             raise RunDirectoryError(f"--out {str(p)!r} is a file, not a folder; choose another --out")
         existing = p if p.exists() else next((a for a in p.parents if a.exists()), Path("."))
         if not os.access(existing, os.W_OK | os.X_OK):
-            raise RunDirectoryError(f"--out {str(p)!r}: {str(existing)!r} is not writable; choose another --out")
+            raise RunDirectoryError(
+                f"--out {str(p)!r}: {str(existing)!r} is not writable; choose another --out"
+            )
         entries = [e for e in self._entries() if e != LOCK]
         if resume:
             if not self.ours:
@@ -188,7 +203,8 @@ class RunFolder:
                     f"--out {str(p)!r} already holds a run; pass --resume to continue it, --overwrite to "
                     "replace it, or choose another --out"
                 )
-        self._check_unlocked()
+        if not _locked:
+            self._check_unlocked()
 
     def _check_unlocked(self) -> None:
         if fcntl is None or not (self.path / LOCK).exists():
@@ -206,25 +222,29 @@ class RunFolder:
     def start(self, *, resume: bool, overwrite: bool) -> None:
         """Take the folder for this run (see the class); :meth:`check` is repeated under the lock."""
         self.check(resume=resume, overwrite=overwrite)
+        made = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
-        lock = open(self.path / LOCK, "ab")  # noqa: SIM115 - held until close()
+        lock = open(self.path / LOCK, "ab")
         if fcntl is not None:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                lock.close()
+                lock.close()  # the other run made the folder and its lock file: leave them
                 raise RunDirectoryError(
                     f"another run is writing into {str(self.path)!r} right now; wait for it to end or choose "
                     "another --out"
                 ) from None
         self._lock = lock
         try:
-            self.check(resume=resume, overwrite=overwrite)  # again, now that nobody else can change it
+            self.check(resume=resume, overwrite=overwrite, _locked=True)  # again, now nobody else can change it
         except RunDirectoryError:
             self.close()
+            if made:
+                shutil.rmtree(self.path, ignore_errors=True)
             raise
         for entry in self.path.iterdir():
-            if entry.name.endswith(_TMP) or (overwrite and entry.name != LOCK):
+            stale = entry.name.startswith(".") and _TMP in entry.name  # a write killed half-way
+            if stale or (overwrite and entry.name != LOCK):
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry)
                 else:
@@ -250,7 +270,11 @@ class RunFolder:
     def write_json(self, name: str, obj: Any) -> Path:
         """Write ``obj`` as strict JSON, atomically."""
         text = strict_json(obj)
-        return self.write(name, lambda tmp: tmp.write_text(text + "\n"))
+
+        def write(tmp: Path) -> None:
+            tmp.write_text(text + "\n")
+
+        return self.write(name, write)
 
     def save(self, name: str, obj: Any) -> Path:
         """``torch.save`` ``obj`` atomically (it must load back with ``weights_only=True``)."""
@@ -259,4 +283,3 @@ class RunFolder:
     def load_checkpoint(self, map_location: torch.device | str | None = None) -> dict[str, Any]:
         """The folder's checkpoint, loaded safely (see :func:`load_checkpoint`)."""
         return load_checkpoint(self.path / CHECKPOINT, map_location)
-

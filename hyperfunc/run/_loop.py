@@ -124,7 +124,8 @@ class _Stop:
 
 
 def _rng_state() -> dict[str, Any]:
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    started = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+    cuda = torch.cuda.get_rng_state_all() if started else []
     return {"cpu": torch.get_rng_state(), "cuda": cuda}
 
 
@@ -135,8 +136,14 @@ def _set_rng_state(state: Mapping[str, Any]) -> None:
 
 
 class _Run:
-    def __init__(self, method: nn.Module, phases: Sequence[Phase], config: RunConfig,
-                 folder: RunFolder | None, ident: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        method: nn.Module,
+        phases: Sequence[Phase],
+        config: RunConfig,
+        folder: RunFolder | None,
+        ident: dict[str, Any],
+    ) -> None:
         self.method, self.phases, self.config, self.folder, self.ident = method, phases, config, folder, ident
         self.device = torch.device(config.device)
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -154,13 +161,23 @@ class _Run:
     def save(self) -> None:
         if self.folder is None:
             return
-        self.folder.save(CHECKPOINT, {
-            "format": FORMAT, "identity": self.ident, "method": self.method.state_dict(),
-            "optimizer": None if self.opt is None or self.step == 0 else self.opt.state_dict(),
-            "scheduler": None if self.sched is None or self.step == 0 else self.sched.state_dict(),
-            "phase": self.phase, "step": self.step, "records": self.records, "seconds": self.elapsed(),
-            "generator": self.generator.get_state(), "rng": _rng_state(), "metrics_bytes": self.metrics.tell(),
-        })
+        self.folder.save(
+            CHECKPOINT,
+            {
+                "format": FORMAT,
+                "identity": self.ident,
+                "method": self.method.state_dict(),
+                "optimizer": None if self.opt is None or self.step == 0 else self.opt.state_dict(),
+                "scheduler": None if self.sched is None or self.step == 0 else self.sched.state_dict(),
+                "phase": self.phase,
+                "step": self.step,
+                "records": self.records,
+                "seconds": self.elapsed(),
+                "generator": self.generator.get_state(),
+                "rng": _rng_state(),
+                "metrics_bytes": self.metrics.tell(),
+            },
+        )
 
     def resume(self) -> dict[str, Any]:
         assert self.folder is not None
@@ -168,8 +185,10 @@ class _Run:
         if ckpt.get("format") != FORMAT:
             from hyperfunc.run._errors import CheckpointError
 
-            raise CheckpointError(f"{str(self.folder.file(CHECKPOINT))!r} has format {ckpt.get('format')!r}, "
-                                  f"not {FORMAT}; it was written by another hyperfunc version")
+            raise CheckpointError(
+                f"{str(self.folder.file(CHECKPOINT))!r} has format {ckpt.get('format')!r}, "
+                f"not {FORMAT}; it was written by another hyperfunc version"
+            )
         check_identity(ckpt["identity"], self.ident, self.folder.path)
         self.method.load_state_dict(ckpt["method"])
         self.phase, self.step, self.records = ckpt["phase"], ckpt["step"], list(ckpt["records"])
@@ -180,13 +199,14 @@ class _Run:
         return ckpt
 
     def global_step(self, step: int) -> int:
-        return sum(r["steps"] for r in self.records) + step
+        return int(sum(r["steps"] for r in self.records)) + step
 
     def log(self, record: dict[str, Any], step: int) -> None:
         self.metrics.log({**record, "seconds": round(self.elapsed(), 3)}, self.global_step(step))
 
     def run(self, ckpt: Mapping[str, Any] | None, stop: _Stop) -> None:
         cfg, method = self.config, self.method
+        loss_of: Callable[[Any], tuple[Tensor, Mapping[str, float]]] = method.loss  # type: ignore[assignment]
         limit = None if cfg.time_limit is None else 60.0 * cfg.time_limit
         for pi in range(self.phase, len(self.phases)):
             phase = self.phases[pi]
@@ -195,8 +215,11 @@ class _Run:
                 self.phase, self.step = pi, 0
             if self.step == 0 and phase.begin is not None:
                 phase.begin()
-            params = [p for p in (phase.parameters() if phase.parameters else method.parameters())
-                      if p.requires_grad]
+            params = [
+                p
+                for p in (phase.parameters() if phase.parameters else method.parameters())
+                if p.requires_grad
+            ]
             self.opt = torch.optim.Adam(params, lr=cfg.lr) if params and n > 0 else None
             self.sched = None
             if self.opt is not None and cfg.lr_schedule == "cosine":
@@ -216,14 +239,17 @@ class _Run:
                     self.interrupt()
                 assert self.opt is not None
                 batch = to_device(phase.batch(self.step, self.generator), self.device)
-                loss, logs = method.loss(batch)
+                loss, logs = loss_of(batch)
                 value = float(loss.detach())
                 if not math.isfinite(value):
+                    kept = (
+                        ""
+                        if self.folder is None
+                        else f"; the last good checkpoint in {self.folder.path} is kept"
+                    )
                     raise NonFiniteLossError(
-                        f"the training loss became {value} at step {self.step + 1} of {phase.name!r}; "
-                        + ("the last good checkpoint is kept: lower --lr and --resume, or "
-                           if self.folder is not None else "")
-                        + "try a lower learning rate"
+                        f"the training loss became {value} at step {self.step + 1} of {phase.name!r}{kept}; "
+                        "try a lower learning rate (--lr)"
                     )
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]
@@ -233,15 +259,20 @@ class _Run:
                 self.step += 1
                 if self.step % cfg.log_every == 0 or self.step == n:
                     lr = self.opt.param_groups[0]["lr"]
-                    self.log({"phase": phase.name, "step": self.step, "loss": value, **logs, "lr": lr}, self.step)
-                    bar.set_postfix_str(" ".join(f"{k} {v:.4g}" for k, v in logs.items()
-                                                 if isinstance(v, (int, float))))
+                    self.log(
+                        {"phase": phase.name, "step": self.step, "loss": value, **logs, "lr": lr}, self.step
+                    )
+                    bar.set_postfix_str(
+                        " ".join(f"{k} {v:.4g}" for k, v in logs.items() if isinstance(v, (int, float)))
+                    )
                 if self.step % cfg.checkpoint_every == 0 and self.step < n:
                     self.save()
             if self.stopped_by_time_limit:
                 self.save()
-                print(f"time limit of {cfg.time_limit} min reached after step {self.step} of {phase.name!r}",
-                      file=sys.stderr)
+                print(
+                    f"time limit of {cfg.time_limit} min reached after step {self.step} of {phase.name!r}",
+                    file=sys.stderr,
+                )
                 return
             if phase.end is not None:
                 phase.end()
@@ -335,7 +366,9 @@ def train(
         (200, 'fit')
     """
     if not isinstance(method, nn.Module) or not callable(getattr(method, "loss", None)):
-        raise TypeError(f"train needs an nn.Module with loss(batch) -> (loss, logs), got {type(method).__name__}")
+        raise TypeError(
+            f"train needs an nn.Module with loss(batch) -> (loss, logs), got {type(method).__name__}"
+        )
     if not isinstance(config, RunConfig):
         raise TypeError(f"config must be a hyperfunc.run.RunConfig, got {type(config).__name__}")
     names = [p.name for p in phases]
@@ -345,8 +378,16 @@ def train(
         check_tensorboard()
     if out is None and (resume or overwrite):
         raise ValueError("resume and overwrite need a run folder: pass out=")
-    ident = json.loads(strict_json({"method": type(method).__name__, "phases": names,
-                                    "config": config.identity(), **(identity or {})}))
+    ident = json.loads(
+        strict_json(
+            {
+                "method": type(method).__name__,
+                "phases": names,
+                "config": config.identity(),
+                **(identity or {}),
+            }
+        )
+    )
     folder = RunFolder(out) if out is not None else None
     if folder is not None:
         folder.start(resume=resume, overwrite=overwrite)
@@ -361,8 +402,10 @@ def train(
             folder.write_json(ENVIRONMENT, env)
             if resume:
                 ckpt = run.resume()
-                print(f"resuming {str(folder.path)!r} at step {run.step} of phase {run.phase + 1}/{len(phases)}",
-                      file=sys.stderr)
+                print(
+                    f"resuming {folder.path} at step {run.step} of phase {run.phase + 1}/{len(phases)}",
+                    file=sys.stderr,
+                )
         move_method(method, run.device)
         with _Stop() as stop:
             run.run(ckpt, stop)
@@ -372,17 +415,21 @@ def train(
                 results.update(finish(run.records, folder))
             if stop.asked:
                 run.interrupt()
-        results.update({
-            "phases": run.records,
-            "steps_done": sum(r["steps"] for r in run.records) + run.step,
-            "stopped_by_time_limit": run.stopped_by_time_limit,
-            "seconds": round(run.elapsed(), 3),
-            "identity": ident,
-            "settings": attrs.asdict(config),
-            "environment": env,
-        })
+        results.update(
+            {
+                "phases": run.records,
+                "steps_done": sum(r["steps"] for r in run.records) + run.step,
+                "stopped_by_time_limit": run.stopped_by_time_limit,
+                "seconds": round(run.elapsed(), 3),
+                "identity": ident,
+                "settings": attrs.asdict(config),
+                "environment": env,
+            }
+        )
         if folder is not None:
-            state = {k: v.detach().cpu() if isinstance(v, Tensor) else v for k, v in method.state_dict().items()}
+            state = {
+                k: v.detach().cpu() if isinstance(v, Tensor) else v for k, v in method.state_dict().items()
+            }
             folder.save(MODEL, state)
             folder.write_json(RESULTS, results)
         return json.loads(strict_json(results))  # type: ignore[no-any-return]

@@ -39,7 +39,7 @@ class MetricsLog:
         self._file: IO[str] | None = None
         self._tb: Any = None
         if path is not None:
-            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._file = open(path, "a", encoding="utf-8")
         if tensorboard is not None:
             from torch.utils.tensorboard import SummaryWriter
 

@@ -109,12 +109,11 @@ def _finish(
             method, test, config.test_episodes, show_progress=config.progress, device=config.device
         )
         metric = "mse" if method.regression else "accuracy"
-        if True:  # always shown
-            scale, unit = (1.0, "") if method.regression else (100.0, " %")
-            print(
-                f"{type(method).__name__}: test {metric} {scale * mean:.4g} ± {scale * ci:.2g}{unit} over "
-                f"{config.test_episodes} episodes"
-            )
+        scale, unit = (1.0, "") if method.regression else (100.0, " %")
+        print(
+            f"{type(method).__name__}: test {metric} {scale * mean:.4g} ± {scale * ci:.2g}{unit} over "
+            f"{config.test_episodes} episodes"
+        )
         return {
             "metric": metric,
             "test_mean": mean,

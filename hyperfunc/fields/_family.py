@@ -191,13 +191,12 @@ def _finish(
                 "rendered 4×": method.reconstruct(x, size=4 * method.image_size),
             }
             save_grid({k: v.detach().cpu() for k, v in rows.items()}, folder.file("reconstructions.png"))
-        if True:  # always shown
-            print(
-                f"test PSNR {quality[0].psnr:.2f} ± {quality[0].psnr_ci:.2f} dB "
-                f"(SSIM {quality[0].ssim:.3f}); "
-                f"after 3 refinement steps {quality[3].psnr:.2f} dB (SSIM {quality[3].ssim:.3f})"
-            )
-            print(f"inpainting (random holes, PSNR on the missing pixels): {inpaint:.2f} dB")
+        print(
+            f"test PSNR {quality[0].psnr:.2f} ± {quality[0].psnr_ci:.2f} dB "
+            f"(SSIM {quality[0].ssim:.3f}); "
+            f"after 3 refinement steps {quality[3].psnr:.2f} dB (SSIM {quality[3].ssim:.3f})"
+        )
+        print(f"inpainting (random holes, PSNR on the missing pixels): {inpaint:.2f} dB")
         return {
             "test_images": len(test),
             **{f"psnr_{s}steps": round(q.psnr, 3) for s, q in quality.items()},

@@ -236,7 +236,7 @@ class RunFolder:
                 ) from None
         self._lock = lock
         try:
-            self.check(resume=resume, overwrite=overwrite, _locked=True)  # again, now nobody else can change it
+            self.check(resume=resume, overwrite=overwrite, _locked=True)  # again, under the lock
         except RunDirectoryError:
             self.close()
             if made:

@@ -8,6 +8,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -100,14 +101,21 @@ def load_checkpoint(path: Path, map_location: torch.device | str | None = None) 
             but tensors and plain containers (a tampered file); the message names it.
     """
     try:
-        out = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says more
+            warnings.simplefilter("ignore")
+            out = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist") from None
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        refused = [line.strip() for line in str(e).splitlines() if "GLOBAL" in line]
+        if refused:
+            raise CheckpointError(
+                f"refusing to load {str(path)!r}: it holds more than tensors and plain data ({refused[0]}); "
+                "nothing in it was run. Use a checkpoint hyperfunc wrote, or start the run again with --overwrite"
+            ) from None
         raise CheckpointError(
-            f"refusing to load {str(path)!r}: it holds more than tensors and plain data ({first}); "
-            "nothing in it was run. Use a checkpoint hyperfunc wrote, or start the run again with --overwrite"
+            f"checkpoint {str(path)!r} is corrupted or truncated (not a torch.save file of plain data); "
+            "start the run again with --overwrite"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
         raise CheckpointError(

@@ -357,7 +357,7 @@ def train(
         ...     def loss(self, batch):
         ...         x, y = batch
         ...         loss = (self.w * x - y).pow(2).mean()
-        ...         return loss, {"mse": float(loss)}
+        ...         return loss, {"mse": float(loss.detach())}
         >>> def batch(step, g):
         ...     x = torch.randn(16, generator=g)
         ...     return x, 3 * x
@@ -407,6 +407,8 @@ def train(
                     file=sys.stderr,
                 )
         move_method(method, run.device)
+        if folder is not None and ckpt is None:
+            run.save()  # a run killed before its first interval can still be resumed
         with _Stop() as stop:
             run.run(ckpt, stop)
             method.eval()

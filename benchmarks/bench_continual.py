@@ -27,7 +27,7 @@ import torch
 from _results import record_section
 
 import hyperfunc as hf
-from hyperfunc.continual import RunConfig, run_continual
+from hyperfunc.continual import ContinualConfig, run_continual
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE / "continual_runs.jsonl"
@@ -122,10 +122,11 @@ def run(name: str, seed: int, data: Path, threads: int, batch_size: int, lr: flo
     target = hf.stateless(module)
     method = hf.methods.get(cfg["method"])(target, stream.num_tasks, **cfg["args"])
     lr = cfg.get("lr", lr)  # a configuration may fix its own learning rate
-    config = RunConfig(steps_per_task=cfg["steps"], batch_size=batch_size, lr=lr, seed=seed,
-                       lr_schedule=cfg.get("schedule", "constant"), device=device)
+    config = ContinualConfig(steps=cfg["steps"], batch_size=batch_size, lr=lr, seed=seed,
+                             lr_schedule=cfg.get("schedule", "constant"), device=device,
+                             progress=sys.stderr.isatty())
     start = time.perf_counter()
-    res = run_continual(method, stream, config, show_progress=sys.stderr.isatty(), verbose=True)
+    res = run_continual(method, stream, config)
     wall = time.perf_counter() - start
     row = {
         "config": name, "seed": seed, "tasks": cfg["tasks"], "method": cfg["method"],
@@ -133,14 +134,15 @@ def run(name: str, seed: int, data: Path, threads: int, batch_size: int, lr: flo
         "args": cfg["args"], "steps_per_task": cfg["steps"], "batch_size": batch_size, "lr": lr,
         "lr_schedule": config.lr_schedule, "device": device,
         "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else None,
-        "average_accuracy": res.matrix.average_accuracy(),
-        "backward_transfer": res.matrix.backward_transfer(),
-        "forgetting": res.matrix.forgetting(),
-        "class_incremental": res.class_incremental[-1] if res.class_incremental else None,
+        "average_accuracy": res["average_accuracy"],
+        "backward_transfer": res["backward_transfer"],
+        "forgetting": res["forgetting"],
+        "class_incremental": (res["class_incremental_accuracy"][-1]
+                              if res["class_incremental_accuracy"] else None),
         "wall_s": wall, "threads": threads, "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "R": res.matrix.summary()["R"],
+        "R": res["R"],
     }
     if save:
         with runs.open("a") as f:

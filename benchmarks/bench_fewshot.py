@@ -121,15 +121,39 @@ def build(cfg: dict[str, Any], data: Path, seed: int) -> tuple[Any, Any, Any]:
     return method_cls(backbone, n_way=1, k_shot=k, feature_dim=40, loss="mse", **cfg["args"]), train, test
 
 
+class _Timed:
+    """A test sampler that notes when its first meta-batch is drawn (the start of the test episodes)."""
+
+    def __init__(self, sampler: Any) -> None:
+        self.sampler = sampler
+        self.started: float | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.sampler.batch_size)
+
+    def batch(self, index: int) -> Any:
+        if self.started is None:
+            self.started = time.perf_counter()
+        return self.sampler.batch(index)
+
+    def __repr__(self) -> str:  # the run's identity names the sampler itself
+        return repr(self.sampler)
+
+
 def run(name: str, seed: int, data: Path, threads: int, device: str, time_limit: float | None,
         steps: int | None, save: bool, runs: Path = RUNS, test_episodes: int = 600) -> dict[str, Any]:
     cfg = CONFIGS[name]
     torch.set_num_threads(threads)
     method, train, test = build(cfg, data, seed)
     config = FewShotConfig(steps=steps or cfg["steps"], lr=cfg["lr"], test_episodes=test_episodes, seed=seed,
-                           device=device, time_limit_minutes=time_limit,
-                           lr_schedule=cfg.get("schedule", "constant"))
-    summary = run_fewshot(method, train, test, config, show_progress=sys.stderr.isatty(), verbose=True)
+                           device=device, time_limit=time_limit,
+                           lr_schedule=cfg.get("schedule", "constant"), progress=sys.stderr.isatty())
+    timed = _Timed(test)
+    summary = run_fewshot(method, train, timed, config)
+    # the results' "seconds" cover training and the test episodes: split them at the first test batch
+    test_seconds = time.perf_counter() - timed.started if timed.started is not None else None
+    train_seconds = summary["seconds"] - (test_seconds or 0.0)
     row = {
         "config": name, "seed": seed, "method": cfg["method"], "tasks": cfg["tasks"],
         "n_way": cfg.get("n_way"), "k_shot": cfg["k_shot"], "batch_size": cfg["batch_size"],
@@ -137,9 +161,10 @@ def run(name: str, seed: int, data: Path, threads: int, device: str, time_limit:
         "steps_planned": config.steps, "lr": cfg["lr"], "lr_schedule": config.lr_schedule,
         "time_limit_min": time_limit,
         **{k: summary[k] for k in ("metric", "test_mean", "test_ci95", "test_episodes", "steps_done",
-                                   "stopped_by_time_limit", "final_train_loss", "train_seconds",
-                                   "test_seconds", "method_settings")},
-        "device": device, "device_name": summary["device_name"], "threads": threads,
+                                   "stopped_by_time_limit")},
+        "train_seconds": train_seconds, "test_seconds": test_seconds,
+        "method_settings": summary["method_settings"],
+        "device": device, "device_name": summary["environment"]["device_name"], "threads": threads,
         "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }

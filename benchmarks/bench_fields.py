@@ -22,7 +22,7 @@ Parts (run one at a time: each uses both CPU cores):
   generated functions (0, 3, 30 refinement steps on the known pixels), by a SIREN fitted
   from scratch on the known pixels, and by normalized convolution; PSNR on the missing pixels.
   With ``--mask-rate R`` the generator is trained with a share R of its images shown with
-  random holes (``train_fields(mask_rate=R)``).
+  random holes (``FieldsConfig(mask_rate=R)``).
 
 Every part appends a JSON line to ``benchmarks/fields_runs.jsonl``; ``--table --record``
 writes the latest row of each part into RESULTS.md. Pictures go to ``--pictures``
@@ -55,6 +55,7 @@ from _results import record_section
 import hyperfunc as hf
 from hyperfunc.fields import (
     CACHE_BYTES,
+    FieldsConfig,
     ImageHyperNet,
     MetaInit,
     evaluate_fields,
@@ -238,6 +239,12 @@ def build(args: argparse.Namespace, channels: int, size: int) -> hf.fields.Field
                          hidden=(256,))
 
 
+def config(args: argparse.Namespace, **extra: Any) -> FieldsConfig:
+    """A part's training settings: steps, batch, rate and seed from the flags, ``--minutes`` the limit."""
+    return FieldsConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                        time_limit=args.minutes, progress=not args.quick, **extra)
+
+
 def pick_rate(model: hf.fields.FieldMethod, held_out: torch.Tensor, steps: int) -> tuple[float, float]:
     """The refinement rate with the best PSNR on held-out training images."""
     scores = {lr: evaluate_fields(model, held_out, refine_steps=steps, refine_lr=lr).psnr
@@ -254,13 +261,13 @@ def part_hypernet(args: argparse.Namespace) -> dict[str, Any]:
     held_out, train = train[-n_hold:], train[:-n_hold]
     model = build(args, train.shape[1], train.shape[-1])
     t0 = time.perf_counter()
-    losses = train_fields(model, train, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                          seed=args.seed, time_limit=60 * args.minutes, show_progress=not args.quick)
+    results = train_fields(model, train, config(args))
     minutes = (time.perf_counter() - t0) / 60
+    steps_done = results["steps_done"]
     q0 = evaluate_fields(model, test)
     rate, _ = pick_rate(model, held_out, 3)
     q3 = evaluate_fields(model, test, refine_steps=3, refine_lr=rate)
-    print(f"{args.method} on {args.dataset}: {len(losses)} steps in {minutes:.1f} min; test PSNR "
+    print(f"{args.method} on {args.dataset}: {steps_done} steps in {minutes:.1f} min; test PSNR "
           f"{q0.psnr:.2f} ± {q0.psnr_ci:.2f} dB (SSIM {q0.ssim:.3f}), after 3 refinement steps "
           f"(Adam {rate:g}) "
           f"{q3.psnr:.2f} ± {q3.psnr_ci:.2f} dB (SSIM {q3.ssim:.3f})")
@@ -270,7 +277,7 @@ def part_hypernet(args: argparse.Namespace) -> dict[str, Any]:
                    "+3 steps": model.reconstruct(x, refine_steps=3, refine_lr=rate),
                    "rendered 4×": model.reconstruct(x, size=4 * x.shape[-1])},
                   args.pictures / f"fields_{args.method}_{args.dataset}.png")
-    return {"part": "hypernet", "method": args.method, "dataset": args.dataset, "steps": len(losses),
+    return {"part": "hypernet", "method": args.method, "dataset": args.dataset, "steps": steps_done,
             "generator": type(getattr(model, "hypernet", model)).__name__,
             "minutes": round(minutes, 1), "batch_size": args.batch_size, "lr": args.lr,
             "params": sum(p.numel() for p in model.parameters()), "test_images": len(test),
@@ -300,10 +307,9 @@ def part_superres(args: argparse.Namespace) -> dict[str, Any]:
         paired = torch.from_numpy(ink.reshape(-1, 1, 105, 105) * np.uint8(255))[: len(train)]
     model = build(args, 1, 28)
     t0 = time.perf_counter()
-    losses = train_fields(model, train, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                          seed=args.seed, time_limit=60 * args.minutes, targets=paired,
-                          pixels=1024 if args.paired else None, show_progress=not args.quick)
+    results = train_fields(model, train, config(args, pixels=1024 if args.paired else None), targets=paired)
     minutes = (time.perf_counter() - t0) / 60
+    steps_done = results["steps_done"]
     x = low.float() / 255
     bicubic = F.interpolate(x, size=105, mode="bicubic", align_corners=False).clamp(0, 1)
     rows: dict[str, Any] = {}
@@ -319,12 +325,12 @@ def part_superres(args: argparse.Namespace) -> dict[str, Any]:
     rows["bicubic"] = {"psnr": float(psnr(bicubic, high).mean()), "ssim": float(ssim(bicubic, high).mean())}
     for k, v in rows.items():
         print(f"super-resolution 28 → 105, {k}: PSNR {v['psnr']:.2f} dB, SSIM {v['ssim']:.3f}")
-    print(f"(28×28 reconstruction PSNR {rec28.psnr:.2f} dB; {len(losses)} steps in {minutes:.1f} min)")
+    print(f"(28×28 reconstruction PSNR {rec28.psnr:.2f} dB; {steps_done} steps in {minutes:.1f} min)")
     if not args.quick:
         save_grid({"28×28 input": x[:10], "bicubic 105": bicubic[:10], "hypernet 105": shown,
                    "real 105": high[:10]},
                   args.pictures / f"fields_superres_omniglot{'_paired' if args.paired else ''}.png")
-    return {"part": "superres", "method": args.method, "paired": args.paired, "steps": len(losses),
+    return {"part": "superres", "method": args.method, "paired": args.paired, "steps": steps_done,
             "minutes": round(minutes, 1),
             "generator": type(getattr(model, "hypernet", model)).__name__,
             "test_images": len(x), "psnr28": round(rec28.psnr, 3), "refine_lr": rate,
@@ -370,15 +376,14 @@ def part_inpaint(args: argparse.Namespace) -> dict[str, Any]:
     x = test[:n_test].float() / 255
     model = build(args, train.shape[1], train.shape[-1])
     t0 = time.perf_counter()
-    losses = train_fields(model, train, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                          seed=args.seed, time_limit=60 * args.minutes, mask_rate=args.mask_rate,
-                          show_progress=not args.quick)
+    results = train_fields(model, train, config(args, mask_rate=args.mask_rate))
     minutes = (time.perf_counter() - t0) / 60
+    steps_done = results["steps_done"]
     refine_lr, scratch_steps = 1e-3, 3 if args.quick else 300
     whole = {k: round(evaluate_fields(model, x, refine_steps=k, refine_lr=refine_lr).psnr, 3) for k in (0, 3)}
     print(f"whole images: PSNR {whole[0]:.2f} dB, +3 steps {whole[3]:.2f} dB")
     out: dict[str, Any] = {"part": "inpaint", "method": args.method, "dataset": args.dataset,
-                           "mask_rate": args.mask_rate, "steps": len(losses), "minutes": round(minutes, 1),
+                           "mask_rate": args.mask_rate, "steps": steps_done, "minutes": round(minutes, 1),
                            "test_images": n_test, "refine_lr": refine_lr, "scratch_steps": scratch_steps,
                            "whole_psnr": {str(k): v for k, v in whole.items()}}
     coords, values = image_to_coords(x)

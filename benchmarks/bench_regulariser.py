@@ -26,7 +26,7 @@ from _results import record_section
 from torch import nn
 
 import hyperfunc as hf
-from hyperfunc.continual import HNET
+from hyperfunc.continual import HNET, TaskBatch
 
 TARGET_RATIO = 1.4  # batched must be at least this much faster than the loop
 HYPNETTORCH = "hypnettorch 0.0.4 itself (ChunkedHMLP + calc_fix_target_reg), 10 earlier tasks"
@@ -39,10 +39,10 @@ def make_step(old_tasks: int, **kw: object) -> Callable[[], None]:
     with torch.no_grad():  # stored outputs differ from the current ones, as after training
         method.old_outputs += 0.01 * torch.randn_like(method.old_outputs)
     opt = torch.optim.Adam(method.trainable(old_tasks), lr=1e-4)
-    x, y = torch.rand(128, 784), torch.randint(0, 10, (128,))
+    batch = TaskBatch(old_tasks, torch.rand(128, 784), torch.randint(0, 10, (128,)))
 
     def step() -> None:
-        loss, _ = method.loss(old_tasks, x, y)
+        loss, _ = method.loss(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

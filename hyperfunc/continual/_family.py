@@ -210,7 +210,9 @@ def run_continual(
         >>> method = HNET(hf.stateless(hf.targets.mlp(64, 2, hidden=(32,))), stream.num_tasks, emb_dim=8,
         ...               hypernet_args={"chunk_size": 256, "hidden": (32,)})
         >>> results = run_continual(method, stream, ContinualConfig(steps=20, progress=False))
-        >>> len(results["matrix"]), results["steps_done"]
+        ... # doctest: +ELLIPSIS
+        after task 0: ...
+        >>> len(results["R"]), results["steps_done"]
         (5, 100)
     """
     config = ContinualConfig() if config is None else config

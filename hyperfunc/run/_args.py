@@ -57,7 +57,9 @@ def check_kwargs(
     if unknown:
         problems.append(f"{what} takes no argument(s) {', '.join(unknown)}")
     if taken:
-        problems.append(f"{', '.join(taken)} of {what} are set by hyperfunc run itself")
+        problems.append(
+            f"{what}: {', '.join(taken)} {'is' if len(taken) == 1 else 'are'} set by hyperfunc run itself"
+        )
     if problems:
         raise UsageError(f"{flag}: {'; '.join(problems)}; it takes {', '.join(accepted) or 'nothing'}")
 

@@ -72,7 +72,7 @@ def _add_config_flags(parser: argparse.ArgumentParser, config: type[RunConfig]) 
             default=f.default,
             choices=f.metadata.get("choices"),
             metavar=None if f.metadata.get("choices") else f.name.upper().split("_")[-1],
-            help=f"{help_text} (default: {f.default})",
+            help=help_text if "default" in help_text else f"{help_text} (default: {f.default})",
         )
 
 

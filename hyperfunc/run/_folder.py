@@ -111,7 +111,8 @@ def load_checkpoint(path: Path, map_location: torch.device | str | None = None) 
         if refused:
             raise CheckpointError(
                 f"refusing to load {str(path)!r}: it holds more than tensors and plain data ({refused[0]}); "
-                "nothing in it was run. Use a checkpoint hyperfunc wrote, or start the run again with --overwrite"
+                "nothing in it was run. Use a checkpoint hyperfunc wrote, or start the run again with "
+                "--overwrite"
             ) from None
         raise CheckpointError(
             f"checkpoint {str(path)!r} is corrupted or truncated (not a torch.save file of plain data); "

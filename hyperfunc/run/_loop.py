@@ -21,7 +21,7 @@ from hyperfunc._progress import progress
 from hyperfunc._target import Target
 from hyperfunc.run._config import RunConfig
 from hyperfunc.run._environment import environment
-from hyperfunc.run._errors import NonFiniteLossError, RunInterrupted
+from hyperfunc.run._errors import CheckpointMismatchError, NonFiniteLossError, RunInterrupted
 from hyperfunc.run._folder import (
     CHECKPOINT,
     ENVIRONMENT,
@@ -167,8 +167,8 @@ class _Run:
                 "format": FORMAT,
                 "identity": self.ident,
                 "method": self.method.state_dict(),
-                "optimizer": None if self.opt is None or self.step == 0 else self.opt.state_dict(),
-                "scheduler": None if self.sched is None or self.step == 0 else self.sched.state_dict(),
+                "optimizer": None if self.opt is None else self.opt.state_dict(),
+                "scheduler": None if self.sched is None else self.sched.state_dict(),
                 "phase": self.phase,
                 "step": self.step,
                 "records": self.records,
@@ -196,7 +196,29 @@ class _Run:
         self.generator.set_state(ckpt["generator"])
         _set_rng_state(ckpt["rng"])
         self.metrics.truncate(int(ckpt["metrics_bytes"]))
+        self._extend_or_refuse()
         return ckpt
+
+    def _extend_or_refuse(self) -> None:
+        """A finished run resumed with more ``steps``: continue its last phase, or refuse."""
+        if self.phase < len(self.phases) or not self.records:
+            return
+        short = [
+            r["phase"]
+            for r, p in zip(self.records, self.phases)
+            if r["steps"] < (self.config.steps if p.steps is None else p.steps)
+        ]
+        if not short:
+            return
+        last = self.phases[-1]
+        if short == [last.name] and last.end is None and last.evaluate is None:
+            self.phase, self.step = len(self.phases) - 1, int(self.records.pop()["steps"])
+            return
+        assert self.folder is not None
+        raise CheckpointMismatchError(
+            f"the run in {str(self.folder.path)!r} is finished and its phases {short} can't be given more "
+            "steps (each ends with its own evaluation); start a new run with --overwrite or another --out"
+        )
 
     def global_step(self, step: int) -> int:
         return int(sum(r["steps"] for r in self.records)) + step
@@ -284,8 +306,8 @@ class _Run:
                 self.log({"event": "evaluation", **record}, self.step)
             self.records.append(record)
             self.phase, self.step = pi + 1, 0
+            self.save()  # with the phase's optimiser: a finished last phase may be extended on resume
             self.opt = self.sched = None
-            self.save()
             if stop.asked:
                 self.interrupt()
 

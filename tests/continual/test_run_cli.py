@@ -32,10 +32,10 @@ def test_run_writes_results_and_refuses_existing_out(
     ]
     assert main(args) == 0
     data = json.loads((out / "results.json").read_text())
-    assert data["method_name"] == "hnet" and len(data["R"]) == 5
-    assert data["target_args"] == {"hidden": [16]} and data["config"]["steps_per_task"] == 30
-    assert (out / "accuracy.png").exists() and (out / "checkpoint.pt").exists()
-    assert "average accuracy" in capsys.readouterr().out
+    assert data["identity"]["method_name"] == "hnet" and len(data["R"]) == 5
+    assert data["identity"]["target_args"] == {"hidden": [16]} and data["settings"]["steps"] == 30
+    assert (out / "accuracy.png").exists() and (out / "checkpoint.pt").exists() and (out / "model.pt").exists()
+    assert "after task 4:" in capsys.readouterr().out
     assert main(args) == 2
     assert "already holds a run; pass --resume" in capsys.readouterr().err
     assert main([*args, "--resume"]) == 0  # complete run: nothing left to train
@@ -51,6 +51,6 @@ def test_run_unknown_names_and_bad_args(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "can't find mnist" in err and "HYPERFUNC_DATA" in err
     assert main(["run", "--target-arg", "nonsense", "--out", str(tmp_path / "c")]) == 2
-    assert "key=value" in capsys.readouterr().err
+    assert "KEY=VALUE" in capsys.readouterr().err
     assert main(["run", "--target-arg", "depth=3", "--steps", "1", "--out", str(tmp_path / "d")]) == 2
-    assert "no argument(s) ['depth']" in capsys.readouterr().err
+    assert "takes no argument(s) depth" in capsys.readouterr().err

@@ -5,9 +5,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from hyperfunc.fewshot import EpisodeBatch, Episodes
+from hyperfunc.fewshot import EpisodeBatch, Episodes, FewShotMethod, Sinusoid
+from hyperfunc.run import Phase, RunConfig, train
 
-__all__ = ["_episodes", "_clusters"]
+__all__ = ["_episodes", "_clusters", "fit"]
+
+
+def fit(method: FewShotMethod, sampler: Episodes | Sinusoid, steps: int, lr: float) -> None:
+    """Meta-train ``method`` on ``sampler`` through the run layer (no folder)."""
+    train(method, [Phase("meta-train", lambda step, g: sampler.batch(step))],
+          RunConfig(steps=steps, lr=lr, progress=False))
 
 
 def _episodes(

@@ -19,12 +19,11 @@ from hyperfunc.fewshot import (
     ProtoNets,
     Sinusoid,
     evaluate,
-    meta_train,
     prototypes,
 )
 from hyperfunc.inner import SGD, Adam, MetaSGD, adapt
 
-from ._helpers import _clusters, _episodes
+from ._helpers import _clusters, _episodes, fit
 
 
 # ------------------------------------------------------------------------------- ProtoNets
@@ -62,12 +61,11 @@ def test_protonets_learns_gaussian_clusters() -> None:
     train = Episodes(data[:40], n_way=5, k_shot=1, q_query=5, batch_size=16, seed=0)
     test = Episodes(data[40:], n_way=5, k_shot=1, q_query=5, batch_size=50, seed=1)  # novel classes
     net = ProtoNets(hf.stateless(hf.targets.mlp(16, 16, hidden=(32,))))
-    before, _ = evaluate(net, test, n_batches=4)
-    history = meta_train(net, train, steps=120, lr=3e-3, show_progress=False)
-    after, ci = evaluate(net, test, n_batches=4)
+    before, _ = evaluate(net, test, episodes=4 * test.batch_size)
+    fit(net, train, steps=120, lr=3e-3)
+    after, ci = evaluate(net, test, episodes=4 * test.batch_size)
     # measured: 0.20 (chance: the nuisance dims dominate) -> 0.75 ± 0.016 after 120 steps
     assert before < 0.3 and after > 0.6 and ci < 0.05
-    assert sum(history[-10:]) < 0.5 * sum(history[:10])
 
 
 # ----------------------------------------------------------------------------------- MAML
@@ -144,10 +142,11 @@ def test_maml_meta_gradient_equals_higher() -> None:
 def test_maml_learns_sinusoids() -> None:
     maml = MAML(hf.stateless(hf.targets.mlp(1, 1, hidden=(40, 40))), inner_steps=1, inner_lr=0.01, loss="mse")
     held_out = Sinusoid(k_shot=10, q_query=10, batch_size=100, seed=123)
-    before, _ = evaluate(maml, held_out, n_batches=2)
-    meta_train(maml, Sinusoid(k_shot=10, batch_size=10, seed=0), steps=400, lr=3e-3, show_progress=False)
-    after, _ = evaluate(maml, held_out, n_batches=2)
-    unadapted, _ = evaluate(MAML(maml.target, inner_steps=0, loss="mse", params=maml.weights()), held_out, 2)
+    before, _ = evaluate(maml, held_out, episodes=2 * held_out.batch_size)
+    fit(maml, Sinusoid(k_shot=10, batch_size=10, seed=0), steps=400, lr=3e-3)
+    after, _ = evaluate(maml, held_out, episodes=2 * held_out.batch_size)
+    unadapted, _ = evaluate(MAML(maml.target, inner_steps=0, loss="mse", params=maml.weights()), held_out,
+                            2 * held_out.batch_size)
     # measured: post-adaptation MSE 4.74 ± 0.59 -> 1.81 ± 0.31 (3.33 at the same weights without adapting)
     assert after < 0.5 * before
     assert after < 0.75 * unadapted  # the one inner step is what helps
@@ -157,7 +156,7 @@ def test_maml_learns_sinusoids() -> None:
 def test_evaluate_interval_is_1_96_std_over_sqrt_n() -> None:
     net = ProtoNets(hf.stateless(hf.targets.mlp(16, 8, hidden=(16,))))
     episodes = Episodes(_clusters(), n_way=5, k_shot=1, q_query=2, batch_size=7, seed=0)
-    mean, ci = evaluate(net, episodes, n_batches=3)
+    mean, ci = evaluate(net, episodes, episodes=3 * episodes.batch_size)
     acc = torch.cat([net.accuracy(episodes.batch(i)) for i in range(3)]).double()
     assert mean == pytest.approx(float(acc.mean()))
     assert ci == pytest.approx(1.96 * float(acc.std()) / math.sqrt(21))
@@ -196,10 +195,14 @@ def test_target_must_be_stateless_and_sizes_positive() -> None:
         MAML(hf.stateless(hf.targets.mlp(1, 1)), inner_steps=-1)
 
 
-def test_meta_train_reports_exhausted_batches() -> None:
+def test_evaluate_scores_exactly_the_episodes_asked_for() -> None:
     net = ProtoNets(hf.stateless(hf.targets.mlp(8, 4, hidden=(8,))))
-    with pytest.raises(ValueError, match="batches ran out after 1 meta-batches, but steps=3"):
-        meta_train(net, [_episodes()], steps=3, show_progress=False)
+    episodes = Episodes(torch.randn(10, 6, 8), n_way=4, k_shot=1, q_query=2, batch_size=4, seed=0)
+    five, _ = evaluate(net, episodes, episodes=5)
+    first = net.accuracy(episodes.batch(0)).tolist() + net.accuracy(episodes.batch(1)).tolist()[:1]
+    assert five == pytest.approx(sum(first) / 5)
+    with pytest.raises(ValueError, match="episodes must be a positive int"):
+        evaluate(net, episodes, episodes=0)
 
 
 # ------------------------------------------------------------------ MAML inner optimisers

@@ -16,8 +16,15 @@ import torch
 
 from hyperfunc._cli import main
 
-SMALL = ["--target-arg", "hidden=[16]", "--method-arg", "emb_dim=8",
-         "--method-arg", 'hypernet_args={"chunk_size": 128, "hidden": [16]}', "--no-progress"]
+SMALL = [
+    "--target-arg",
+    "hidden=[16]",
+    "--method-arg",
+    "emb_dim=8",
+    "--method-arg",
+    'hypernet_args={"chunk_size": 128, "hidden": [16]}',
+    "--no-progress",
+]
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
@@ -46,7 +53,10 @@ def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
         (["--tasks", "nope"], "can't find 'nope' in the tasks registry"),
         (["--resume"], "nothing to resume"),
         (["--resume", "--overwrite"], "not allowed with argument"),
-        (["--method", "hypermaml", "--tasks", "sinusoid", "--lr-schedule", "linear"], "invalid choice: 'linear'"),
+        (
+            ["--method", "hypermaml", "--tasks", "sinusoid", "--lr-schedule", "linear"],
+            "invalid choice: 'linear'",
+        ),
     ],
 )
 def test_user_mistakes_are_one_line_exit_2_and_create_nothing(
@@ -133,8 +143,9 @@ def _metrics(out: Path) -> list[dict[str, object]]:
 
 def _start(out: Path, stderr: int = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([*CLI, "--threads", "1", "--out", str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=stderr)
+    return subprocess.Popen(
+        [*CLI, "--threads", "1", "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+    )
 
 
 @pytest.mark.slow
@@ -151,8 +162,9 @@ def test_kill_9_at_random_points_then_resume_equals_an_uninterrupted_run(tmp_pat
         time.sleep(rng.uniform(0.3, 0.9) * duration)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
-        resumed = subprocess.run([*CLI, "--threads", "1", "--resume", "--out", str(out)],
-                                 capture_output=True, timeout=300)
+        resumed = subprocess.run(
+            [*CLI, "--threads", "1", "--resume", "--out", str(out)], capture_output=True, timeout=300
+        )
         if resumed.returncode == 2 and b"already holds a run" in resumed.stderr:
             continue  # (never: --resume is accepted for any folder with a checkpoint)
         assert resumed.returncode == 0, resumed.stderr.decode()
@@ -175,8 +187,12 @@ def test_sigterm_checkpoints_and_hints_resume(tmp_path: Path) -> None:
     assert proc.returncode == 130
     text = err.decode()
     assert "--resume" in text and "Traceback" not in text
-    assert subprocess.run([*CLI, "--threads", "1", "--resume", "--out", str(out)],
-                          capture_output=True, timeout=300).returncode == 0
+    assert (
+        subprocess.run(
+            [*CLI, "--threads", "1", "--resume", "--out", str(out)], capture_output=True, timeout=300
+        ).returncode
+        == 0
+    )
 
 
 def test_two_runs_into_one_folder(tmp_path: Path) -> None:

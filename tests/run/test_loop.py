@@ -9,6 +9,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import torch
 from torch import Tensor, nn
@@ -73,7 +74,14 @@ def test_runs_phases_in_order_and_writes_the_folder(tmp_path: Path) -> None:
     assert res["steps_done"] == 12 and [p["steps"] for p in res["phases"]] == [7, 5]
     assert res["phases"][0]["ok"] == 1.0 and res["stopped_by_time_limit"] is False
     names = {p.name for p in (tmp_path / "r").iterdir()}
-    assert {"checkpoint.pt", "model.pt", "results.json", "metrics.jsonl", "environment.json", ".hyperfunc-run"} <= names
+    assert {
+        "checkpoint.pt",
+        "model.pt",
+        "results.json",
+        "metrics.jsonl",
+        "environment.json",
+        ".hyperfunc-run",
+    } <= names
     assert not [n for n in names if ".tmp" in n]
     lines = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert [ln["step"] for ln in lines if "step" in ln and ln.get("phase") == "one"] == list(range(1, 8))
@@ -169,7 +177,9 @@ class Evil:
         return (os.system, ("touch PWNED",))
 
 
-def test_a_tampered_checkpoint_is_refused_and_nothing_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tampered_checkpoint_is_refused_and_nothing_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     train(Toy(), phases(), CFG, out=tmp_path / "r")
     torch.save({"format": 2, "evil": Evil()}, tmp_path / "r" / "checkpoint.pt")
@@ -233,3 +243,22 @@ def test_second_run_into_a_live_folder_is_refused(tmp_path: Path) -> None:
     toy.loss = nested  # type: ignore[method-assign]
     train(toy, phases(), CFG, out=tmp_path / "r")
     assert errors and "another run is writing into" in errors[0]
+
+
+def test_a_finished_run_resumed_with_more_steps_continues_its_last_phase(tmp_path: Path) -> None:
+    cfg = RunConfig(steps=8, lr=0.05, checkpoint_every=3, progress=False)
+    train(Toy(), [Phase("only", batch)], cfg, out=tmp_path / "whole")
+    train(Toy(), [Phase("only", batch)], attrs.evolve(cfg, steps=5), out=tmp_path / "grown")
+    res = train(Toy(), [Phase("only", batch)], cfg, out=tmp_path / "grown", resume=True)
+    assert res["steps_done"] == 8
+    assert torch.equal(state(tmp_path / "whole")["lin.weight"], state(tmp_path / "grown")["lin.weight"])
+    # a phase with its own evaluation can't be reopened: refused, not silently ignored
+    train(Toy(), phases(), attrs.evolve(CFG, lr_schedule="constant"), out=tmp_path / "q")
+    with pytest.raises(CheckpointMismatchError, match=r"phases \['one'\] can't be given more steps"):
+        train(
+            Toy(),
+            phases(),
+            attrs.evolve(CFG, lr_schedule="constant", steps=9),
+            out=tmp_path / "q",
+            resume=True,
+        )

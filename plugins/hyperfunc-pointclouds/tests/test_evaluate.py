@@ -68,7 +68,7 @@ def test_per_kind_numbers_average_consistently() -> None:
 
 def test_model_and_random_state_are_unchanged() -> None:
     model = small()
-    torch.autograd.backward(model.loss(shapes(2, 16).points))  # some gradients to keep
+    torch.autograd.backward(model.loss(shapes(2, 16).points)[0])  # some gradients to keep
     grads = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.encoder.eval()  # a mixed train/eval state is restored as it was

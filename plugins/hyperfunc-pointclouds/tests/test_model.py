@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import hyperfunc as hf
 import pytest
 import torch
+from hyperfunc.run import ConfigError, RunConfig
 from torch import Tensor, nn
 
 from hyperfunc_pointclouds import (
     HyperCloud,
+    PointCloudConfig,
     PointNetEncoder,
     chamfer_distance,
     fit,
@@ -55,8 +58,9 @@ def test_forward_reconstruct_loss_shapes(hypernet: str) -> None:
     assert model.target.spec.validate(params) == (3,)
     assert model.embed(clouds).shape == (3, 8)
     assert model.reconstruct(clouds, 45).shape == (3, 45, 3)
-    loss = model.loss(clouds)
+    loss, logs = model.loss(clouds)
     assert loss.shape == () and float(loss.detach()) > 0
+    assert logs == {"chamfer": float(loss.detach())}
 
 
 def test_forward_is_permutation_invariant() -> None:
@@ -95,14 +99,14 @@ def test_reconstruct_is_one_batched_call_equal_to_per_object_modules(
 def test_loss_is_chamfer_of_reconstruction() -> None:
     model = small()
     clouds = torch.randn(3, 25, 3)
-    got = model.loss(clouds, n_samples=40, generator=torch.Generator().manual_seed(1))
+    got, _ = model.loss(clouds, n_samples=40, generator=torch.Generator().manual_seed(1))
     recon = model.reconstruct(clouds, 40, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(got, chamfer_distance(recon, clouds))
 
 
 def test_gradients_reach_encoder_and_hypernet() -> None:
     model = small()
-    torch.autograd.backward(model.loss(torch.randn(2, 20, 3)))
+    torch.autograd.backward(model.loss(torch.randn(2, 20, 3))[0])
     for name, p in model.named_parameters():
         assert p.grad is not None and bool(p.grad.abs().sum() > 0), name
 
@@ -112,7 +116,7 @@ def test_bad_inputs_raise_and_change_nothing() -> None:
     before = state(model)
     nan = torch.randn(2, 10, 3)
     nan[1, 2, 0] = float("nan")
-    with pytest.raises(ValueError, match=r"HyperCloud.loss: points: 1 coordinate\(s\) are NaN"):
+    with pytest.raises(ValueError, match=r"HyperCloud.loss: batch: 1 coordinate\(s\) are NaN"):
         model.loss(nan)
     with pytest.raises(ValueError, match=r"\[B, N, 3\].*points.unsqueeze\(0\)"):
         model(torch.randn(10, 3))
@@ -130,24 +134,45 @@ def test_bad_inputs_raise_and_change_nothing() -> None:
 
 
 # ------------------------------------------------------------------------ fit
-def test_fit_is_reproducible_and_returns_history() -> None:
+def quick(**kw: Any) -> PointCloudConfig:
+    return PointCloudConfig(**{"steps": 3, "batch_size": 2, "progress": False, **kw})
+
+
+def test_fit_is_reproducible() -> None:
     data = shapes(4, 32, seed=0)
-    histories = []
+    states = []
     for _ in range(2):
         torch.manual_seed(5)
         model = small()
-        histories.append(fit(model, data, steps=3, batch_size=2, seed=1, progress=False))
-    assert len(histories[0]) == 3 and histories[0] == histories[1]
+        results = fit(model, data, quick(seed=1))
+        states.append(state(model))
+    assert results["steps_done"] == 3 and results["phases"] == [{"phase": "train", "steps": 3}]
+    assert all(torch.equal(states[0][k], v) for k, v in states[1].items())
     torch.manual_seed(5)
-    other = fit(small(), data.points, steps=3, batch_size=2, seed=2, progress=False)
-    assert other != histories[0]  # a tensor works too; another seed, other batches
+    other = small()
+    fit(other, data.points, quick(seed=2))  # a tensor works too; another seed, other batches
+    assert not all(torch.equal(states[0][k], v) for k, v in state(other).items())
+
+
+def test_fit_with_test_clouds_and_a_run_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    torch.manual_seed(0)
+    results = fit(small(), shapes(4, 32), quick(), test=shapes(3, 32, seed=1), out=out)
+    assert "HyperCloud: test Chamfer" in capsys.readouterr().out
+    assert results["test_clouds"] == 3 and results["train_clouds"] == 4
+    assert list(results["per_kind"]) == ["sphere", "torus", "box"]
+    assert results["chamfer_before"] > 0 and results["chamfer_after"] > 0
+    for name in ("results.json", "model.pt", "metrics.jsonl"):
+        assert (out / name).is_file()
 
 
 def test_fit_progress_bar(capsys: pytest.CaptureFixture[str]) -> None:
-    fit(small(), shapes(2, 16), steps=2, batch_size=2, progress=True)
-    assert "fit HyperCloud" in capsys.readouterr().err
-    fit(small(), shapes(2, 16), steps=2, batch_size=2, progress=False)
-    assert capsys.readouterr().err == ""
+    fit(small(), shapes(2, 16), quick(steps=2, progress=True))
+    assert "train" in capsys.readouterr().err
+    fit(small(), shapes(2, 16), quick(steps=2))
+    assert capsys.readouterr() == ("", "")
 
 
 def test_fit_bad_arguments_change_nothing() -> None:
@@ -157,18 +182,18 @@ def test_fit_bad_arguments_change_nothing() -> None:
     bad = data.points.clone()
     bad[2, 5, 1] = float("inf")
     with pytest.raises(ValueError, match=r"fit: data: 0 coordinate\(s\) are NaN and 1 infinite"):
-        fit(model, bad, steps=2, progress=False)
-    with pytest.raises(ValueError, match="steps=0"):
-        fit(model, data, steps=0, progress=False)
-    with pytest.raises(ValueError, match="batch_size=0"):
-        fit(model, data, batch_size=0, progress=False)
-    with pytest.raises(ValueError, match="lr must be a positive number"):
-        fit(model, data, lr=-1.0, progress=False)
-    with pytest.raises(ValueError, match="n_samples=0"):
-        fit(model, data, n_samples=0, progress=False)
+        fit(model, bad, quick())
+    with pytest.raises(ValueError, match=r"fit: test: 1 coordinate\(s\) are NaN"):
+        fit(model, data, quick(), test=bad.nan_to_num(posinf=float("nan")))
+    with pytest.raises(TypeError, match="config must be a PointCloudConfig"):
+        fit(model, data, RunConfig(steps=2))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="leave them None"):
+        fit(model, data, quick(num_points=8))
     with pytest.raises(TypeError, match="model must be a HyperCloud"):
-        fit(nn.Linear(3, 3), data, progress=False)  # type: ignore[arg-type]
+        fit(nn.Linear(3, 3), data, quick())  # type: ignore[arg-type]
     assert_unchanged(model, before)
+    with pytest.raises(ConfigError, match=r"lr=-1.0 .*steps=0 .*batch_size=0 "):
+        PointCloudConfig(steps=0, batch_size=0, lr=-1.0)
 
 
 def test_learns_to_reconstruct_shapes() -> None:
@@ -189,11 +214,12 @@ def test_learns_to_reconstruct_shapes() -> None:
             )
 
     before = evaluate().diagonal()
-    history = fit(model, data, steps=150, lr=2e-3, batch_size=5, seed=0, progress=False)
+    config = PointCloudConfig(steps=150, lr=2e-3, batch_size=5, progress=False)
+    results = fit(model, data, config, test=data)
     after = evaluate()
-    assert len(history) == 150
+    assert results["steps_done"] == 150
     assert float(after.diagonal().mean()) < 0.25 * float(before.mean())
-    assert sum(history[-10:]) < 0.25 * sum(history[:10])
+    assert results["chamfer_after"] < 0.25 * results["chamfer_before"]
     # the reconstructions are object-specific: much closer to their own input than to the
     # others (a box and a cylinder of similar size can still be close to each other)
     off_diagonal = after[~torch.eye(5, dtype=torch.bool)]

@@ -8,29 +8,35 @@ import importlib.metadata as md
 import inspect
 import subprocess
 import sys
+from typing import Any
 
 import hyperfunc as hf
 import pytest
+from hyperfunc.run import families
 
 import hyperfunc_pointclouds
-import hyperfunc_pointclouds.__main__
-from hyperfunc_pointclouds import PointNetEncoder, hypercloud, shapes
+from hyperfunc_pointclouds import HyperCloud, PointCloudFamily, PointNetEncoder, hypercloud, shapes
 
 ENTRY_POINTS = {
     "hyperfunc.targets": ("hypercloud", "hyperfunc_pointclouds:hypercloud"),
     "hyperfunc.embeddings": ("pointnet", "hyperfunc_pointclouds:PointNetEncoder"),
     "hyperfunc.tasks": ("shapes", "hyperfunc_pointclouds:shapes"),
+    "hyperfunc.methods": ("hypercloud", "hyperfunc_pointclouds:HyperCloud"),
+    "hyperfunc.families": ("pointclouds", "hyperfunc_pointclouds._family:PointCloudFamily"),
 }
-SCRIPT = ("console_scripts", "hyperfunc-pointclouds", "hyperfunc_pointclouds.__main__:main")
+REGISTRIES = {
+    "hyperfunc.targets": hf.targets,
+    "hyperfunc.embeddings": hf.embeddings,
+    "hyperfunc.tasks": hf.tasks,
+    "hyperfunc.methods": hf.methods,
+    "hyperfunc.families": families,
+}
 
 MODULES = [
-    "hyperfunc_pointclouds.__main__",
-    "hyperfunc_pointclouds._atomic",
     "hyperfunc_pointclouds._chamfer",
-    "hyperfunc_pointclouds._command",
     "hyperfunc_pointclouds._encoder",
     "hyperfunc_pointclouds._evaluate",
-    "hyperfunc_pointclouds._fit",
+    "hyperfunc_pointclouds._family",
     "hyperfunc_pointclouds._io",
     "hyperfunc_pointclouds._model",
     "hyperfunc_pointclouds._plot",
@@ -44,10 +50,7 @@ MODULES = [
 def test_distribution_declares_the_entry_points() -> None:
     dist = md.distribution("hyperfunc-pointclouds")
     declared = {(ep.group, ep.name, ep.value) for ep in dist.entry_points}
-    assert declared == {(g, n, v) for g, (n, v) in ENTRY_POINTS.items()} | {SCRIPT}
-    group, name, value = SCRIPT
-    [script] = md.entry_points(group=group, name=name)
-    assert script.value == value and script.load() is hyperfunc_pointclouds.__main__.main
+    assert declared == {(g, n, v) for g, (n, v) in ENTRY_POINTS.items()}  # no console script
 
 
 def test_registries_find_the_plugin() -> None:
@@ -57,13 +60,14 @@ def test_registries_find_the_plugin() -> None:
     assert hf.targets.get("hypercloud") is hypercloud
     assert hf.embeddings.get("pointnet") is PointNetEncoder
     assert hf.tasks.get("shapes") is shapes
+    assert hf.methods.get("hypercloud") is HyperCloud
+    assert families.get("pointclouds") is PointCloudFamily
 
 
 @pytest.mark.parametrize("group", sorted(ENTRY_POINTS))
 def test_entries_report_distribution_and_description(group: str) -> None:
     name, value = ENTRY_POINTS[group]
-    registry = {"hyperfunc.targets": hf.targets, "hyperfunc.embeddings": hf.embeddings,
-                "hyperfunc.tasks": hf.tasks}[group]
+    registry: Any = REGISTRIES[group]
     [entry] = [e for e in registry.entries() if e.name == name]
     assert entry.source == "hyperfunc-pointclouds" and entry.value == value
     obj = registry.get(name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import hyperfunc as hf
 import torch
@@ -42,7 +43,8 @@ class HyperCloud(nn.Module):
     This is the autoencoder form of HyperCloud, trained with the Chamfer
     distance only (:meth:`loss`); the paper's variational / adversarial prior on
     the embedding, which makes it a generative model of new shapes, is not
-    included.
+    included. It is a method of the ``pointclouds`` family of :mod:`hyperfunc.run`
+    (``hyperfunc run --method hypercloud``).
 
     Args:
         dim: size of the embedding (the hypernetwork's input).
@@ -70,9 +72,13 @@ class HyperCloud(nn.Module):
         torch.Size([4, 32, 3])
         >>> model.reconstruct(clouds, 500).shape
         torch.Size([4, 500, 3])
-        >>> model.loss(clouds).shape
-        torch.Size([])
+        >>> loss, logs = model.loss(clouds)             # the method protocol of hyperfunc run
+        >>> loss.shape, list(logs)
+        (torch.Size([]), ['chamfer'])
     """
+
+    #: Its family in :mod:`hyperfunc.run` (``hyperfunc run --method hypercloud``).
+    family: ClassVar[str] = "pointclouds"
 
     def __init__(
         self,
@@ -165,18 +171,27 @@ class HyperCloud(nn.Module):
 
     def loss(
         self,
-        points: Tensor,
+        batch: Tensor,
         *,
         n_samples: int | None = None,
         generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """Mean Chamfer distance between each cloud and its reconstruction (a scalar).
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Mean Chamfer distance between each cloud and its reconstruction, and the numbers to log.
+
+        This is the method protocol of :func:`hyperfunc.run.train`: the loss to
+        minimise and ``{"chamfer": its value}`` for the progress bar and
+        ``metrics.jsonl``.
 
         Args:
-            points: input clouds ``[B, N, 3]``.
+            batch: input clouds ``[B, N, 3]``.
             n_samples: points generated per object; ``N`` if ``None``.
-            generator: random generator for the ball samples (global if ``None``).
+            generator: random generator for the ball samples (torch's global one if
+                ``None``, which :func:`hyperfunc.run.train` checkpoints).
+
+        Returns:
+            The loss (a scalar tensor) and ``{"chamfer": float(loss)}``.
         """
-        points = check_clouds("HyperCloud.loss", "points", points)
+        points = check_clouds("HyperCloud.loss", "batch", batch)
         n = points.shape[1] if n_samples is None else n_samples
-        return chamfer_distance(self.reconstruct(points, n, generator=generator), points)
+        loss = chamfer_distance(self.reconstruct(points, n, generator=generator), points)
+        return loss, {"chamfer": float(loss.detach())}

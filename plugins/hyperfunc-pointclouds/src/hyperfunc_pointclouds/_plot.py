@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hyperfunc.run import atomic_write
 from torch import Tensor
 
-from hyperfunc_pointclouds._atomic import write_atomically
 from hyperfunc_pointclouds._checks import point_problems, require_float_tensor
 
 __all__ = ["plot_clouds"]
@@ -35,8 +35,9 @@ def plot_clouds(
     its key. All cells of a column share the same axis limits and an equal aspect
     ratio, so the clouds of a column are directly comparable. The figure is drawn
     with matplotlib's Agg backend, without pyplot (the caller's backend and open
-    figures are untouched), and written atomically: to a temporary file in the
-    same folder, then renamed onto ``path``.
+    figures are untouched), and written atomically with
+    :func:`hyperfunc.run.atomic_write`: to a temporary file in the same folder,
+    then renamed onto ``path``.
 
     Args:
         rows: ``{label: clouds [N, P, 3]}``, at least one entry, ``N, P >= 1``,
@@ -142,4 +143,9 @@ def plot_clouds(
                     ha="center", fontsize=9,
                 )
     fig.subplots_adjust(left=0.04, right=0.99, bottom=0.01, top=0.93, wspace=0.02, hspace=0.05)
-    return write_atomically(target, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+
+    def write(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", dpi=dpi)
+
+    atomic_write(target, write)  # hyperfunc.run's: a temporary file, then os.replace
+    return target

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 import hyperfunc as hf
 from hyperfunc.fields import (
+    FieldsConfig,
+    ImageBatch,
     ImageHyperNet,
     image_to_coords,
     mse,
@@ -28,8 +30,14 @@ def _model() -> ImageHyperNet:
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(0, 6), h=st.integers(1, 12), w=st.integers(1, 12),
-       lo=st.floats(0, 1), span=st.floats(0, 1), seed=st.integers(0, 99))
+@given(
+    n=st.integers(0, 6),
+    h=st.integers(1, 12),
+    w=st.integers(1, 12),
+    lo=st.floats(0, 1),
+    span=st.floats(0, 1),
+    seed=st.integers(0, 99),
+)
 def test_random_masks_are_all_known_or_one_rectangle_of_the_asked_size(
     n: int, h: int, w: int, lo: float, span: float, seed: int
 ) -> None:
@@ -46,8 +54,10 @@ def test_random_masks_are_all_known_or_one_rectangle_of_the_asked_size(
         assert (mask == 0).sum() == (bottom - top) * (right - left)
         for side, size in ((bottom - top, h), (right - left, w)):
             assert max(1, round(lo * size) - 1) <= side <= max(1, round(hi * size) + 1)
-    assert torch.equal(m, random_masks(n, h, w, hole=(lo, hi), drop=(0.0, 0.0),
-                                       generator=torch.Generator().manual_seed(seed)))
+    assert torch.equal(
+        m,
+        random_masks(n, h, w, hole=(lo, hi), drop=(0.0, 0.0), generator=torch.Generator().manual_seed(seed)),
+    )
 
 
 def test_random_masks_scattered_rates_and_errors() -> None:
@@ -77,36 +87,35 @@ def test_masked_loss_generates_from_the_filled_image_and_scores_every_pixel() ->
     m[:, :, 2:6, 1:4] = 0
     coords, values = image_to_coords(x)
     by_hand = per_image_mse(model.target, model.weights(mean_filled(x, m)), coords, values).mean()
-    loss = model.loss(x, mask=m)
+    loss = model.loss(ImageBatch(x, mask=m))[0]
     torch.testing.assert_close(loss, by_hand)
-    assert not torch.allclose(loss, model.loss(x))
+    assert not torch.allclose(loss, model.loss(ImageBatch(x))[0])
     loss.backward()
     assert model.hypernet.head.weight.grad is not None
     with pytest.raises(ValueError, match=r"mask must be \[B, 1, H, W\] or \[B, H, W\] = \[3, 8, 8\]"):
-        model.loss(x, mask=torch.ones(3, 8, 9))
+        model.loss(ImageBatch(x, mask=torch.ones(3, 8, 9)))[0]
 
 
 def test_train_fields_shows_the_asked_share_of_images_masked(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[torch.Tensor | None] = []
     original = ImageHyperNet.loss
 
-    def spy(self: ImageHyperNet, images: torch.Tensor, *args: object, mask: torch.Tensor | None = None,
-            **kw: object) -> torch.Tensor:
-        seen.append(mask)
-        return original(self, images, *args, mask=mask, **kw)  # type: ignore[arg-type]
+    def spy(self: ImageHyperNet, batch: ImageBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        seen.append(batch.mask)
+        return original(self, batch)
 
     monkeypatch.setattr(ImageHyperNet, "loss", spy)
     images = torch.rand(8, 1, 8, 8)
-    train_fields(_model(), images, steps=40, batch_size=8, mask_rate=0.5, show_progress=False)
+    train_fields(_model(), images, FieldsConfig(steps=40, batch_size=8, mask_rate=0.5, progress=False))
     assert all(m is not None and m.shape == (8, 1, 8, 8) for m in seen) and len(seen) == 40
     masks = torch.cat([m for m in seen if m is not None])
     masked = (masks == 0).flatten(1).any(1).float().mean()
     assert 0.3 < float(masked) < 0.55  # half shown masked (a few random masks hide nothing)
     seen.clear()
-    train_fields(_model(), images, steps=3, batch_size=8, show_progress=False)
+    train_fields(_model(), images, FieldsConfig(steps=3, batch_size=8, progress=False))
     assert seen == [None, None, None]
-    with pytest.raises(ValueError, match=r"mask_rate must be in \[0, 1\]"):
-        train_fields(_model(), images, steps=3, batch_size=8, mask_rate=1.5, show_progress=False)
+    with pytest.raises(ValueError, match=r"mask_rate=1.5 \(expected a number in \[0, 1\]\)"):
+        FieldsConfig(mask_rate=1.5)
 
 
 def test_psnr_on_chosen_pixels() -> None:

@@ -7,7 +7,16 @@ import torch
 import torch.nn.functional as F
 
 import hyperfunc as hf
-from hyperfunc.fields import ImageHyperNet, MetaInit, evaluate_fields, grid, psnr, train_fields
+from hyperfunc.fields import (
+    FieldsConfig,
+    ImageBatch,
+    ImageHyperNet,
+    MetaInit,
+    evaluate_fields,
+    grid,
+    psnr,
+    train_fields,
+)
 from hyperfunc.inner import SGD, adapt
 
 
@@ -17,14 +26,15 @@ def _blobs(n: int = 16, size: int = 8, seed: int = 0) -> torch.Tensor:
     out = torch.zeros(n, 1, size, size)
     for i in range(n):
         y, x = torch.randint(0, size - 3, (2,), generator=g).tolist()
-        out[i, 0, y:y + 3, x:x + 3] = 1.0
+        out[i, 0, y : y + 3, x : x + 3] = 1.0
     return out
 
 
 def _small_hypernet(size: int = 8, channels: int = 1, kind: str = "additive") -> ImageHyperNet:
     target = hf.stateless(hf.targets.siren(2, channels, hidden=(16, 16)))
-    return ImageHyperNet(channels, size, target, embedding_dim=32, encoder_widths=(8, 16), hidden=(64,),
-                         hypernet=kind)
+    return ImageHyperNet(
+        channels, size, target, embedding_dim=32, encoder_widths=(8, 16), hidden=(64,), hypernet=kind
+    )
 
 
 @pytest.mark.parametrize("kind", ["additive", "mlp"])
@@ -47,9 +57,9 @@ def test_image_hypernet_learns_a_tiny_set_and_refinement_helps() -> None:
     train = _blobs(32)
     model = _small_hypernet()
     before = evaluate_fields(model, train)
-    losses = train_fields(model, train, steps=150, batch_size=16, lr=1e-3, show_progress=False)
+    res = train_fields(model, train, FieldsConfig(steps=150, batch_size=16, lr=1e-3, progress=False))
     after = evaluate_fields(model, train)
-    assert len(losses) == 150 and sum(losses[-10:]) < 0.5 * sum(losses[:10])
+    assert res["steps_done"] == 150
     assert after.psnr > before.psnr + 5
     refined = evaluate_fields(model, train, refine_steps=20, refine_lr=1e-3)
     assert refined.psnr > after.psnr
@@ -57,9 +67,12 @@ def test_image_hypernet_learns_a_tiny_set_and_refinement_helps() -> None:
 
 def test_training_with_pixel_subsets_and_time_limit() -> None:
     model = _small_hypernet()
-    losses = train_fields(model, _blobs(8), steps=1000, batch_size=4, pixels=10, time_limit=0.0,
-                          show_progress=False)
-    assert len(losses) == 1
+    res = train_fields(model, _blobs(8), FieldsConfig(steps=3, batch_size=4, pixels=10, progress=False))
+    assert res["steps_done"] == 3
+    res = train_fields(
+        model, _blobs(8), FieldsConfig(steps=10**6, batch_size=4, time_limit=1e-9, progress=False)
+    )
+    assert res["stopped_by_time_limit"] and res["steps_done"] < 10**6
 
 
 def test_super_resolution_and_inpainting_shapes() -> None:
@@ -86,11 +99,13 @@ def test_bad_images_are_named_and_change_nothing() -> None:
     model = _small_hypernet()
     state = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ValueError, match=r"expects images \[B, 1, 8, 8\], got \[2, 1, 9, 9\]"):
-        model.loss(torch.rand(2, 1, 9, 9))
+        model.loss(ImageBatch(torch.rand(2, 1, 9, 9)))[0]
     with pytest.raises(ValueError, match=r"expects images \[B, 1, 8, 8\], got \[2, 3, 8, 8\]"):
-        train_fields(model, torch.rand(2, 3, 8, 8), steps=3, batch_size=2, show_progress=False)
-    with pytest.raises(ValueError, match=r"batch_size must be in \[1, 2\]"):
-        train_fields(model, torch.rand(2, 1, 8, 8), steps=3, batch_size=5, show_progress=False)
+        train_fields(model, torch.rand(2, 3, 8, 8), FieldsConfig(steps=3, batch_size=2, progress=False))
+    with pytest.raises(ValueError, match=r"batch_size=5 but there are only 2 training images"):
+        train_fields(model, torch.rand(2, 1, 8, 8), FieldsConfig(steps=3, batch_size=5, progress=False))
+    with pytest.raises(ValueError, match=r"pixels=65 but the scored images have 64 pixels"):
+        train_fields(model, torch.rand(2, 1, 8, 8), FieldsConfig(steps=3, batch_size=2, pixels=65))
     with pytest.raises(ValueError, match="hypernet must be 'additive' or 'mlp', got 'chunky'"):
         ImageHyperNet(1, 8, hypernet="chunky")
     with pytest.raises(TypeError, match="hyperfunc.stateless"):
@@ -101,7 +116,7 @@ def test_bad_images_are_named_and_change_nothing() -> None:
 def test_uint8_images_are_scaled() -> None:
     model = _small_hypernet()
     x = (_blobs(2) * 255).to(torch.uint8)
-    torch.testing.assert_close(model.loss(x), model.loss(x.float() / 255))
+    torch.testing.assert_close(model.loss(ImageBatch(x))[0], model.loss(ImageBatch(x.float() / 255))[0])
 
 
 def test_meta_init_matches_looped_adapt_and_its_meta_gradient() -> None:
@@ -115,8 +130,9 @@ def test_meta_init_matches_looped_adapt_and_its_meta_gradient() -> None:
     ref_grads = {n: torch.zeros_like(p) for n, p in model.theta.items()}
     for i in range(3):
         init = {n.replace("/", "."): p for n, p in model.theta.items()}
-        one = adapt(target, init, F.mse_loss, coords, images[i].reshape(1, 25).T, optimizer=SGD(lr=0.05),
-                    steps=2)
+        one = adapt(
+            target, init, F.mse_loss, coords, images[i].reshape(1, 25).T, optimizer=SGD(lr=0.05), steps=2
+        )
         torch.testing.assert_close(one["4.weight"], fast["4.weight"][i], rtol=1e-5, atol=1e-6)
         gs = torch.autograd.grad(one["4.weight"].pow(2).sum(), list(init.values()))
         for (n, _), g in zip(model.theta.items(), gs):
@@ -130,7 +146,7 @@ def test_meta_init_learns() -> None:
     model = MetaInit(1, 8, target, inner_steps=2, inner_lr=1e-2)
     train = _blobs(32)
     before = evaluate_fields(model, train)
-    train_fields(model, train, steps=100, batch_size=16, lr=1e-3, show_progress=False)
+    train_fields(model, train, FieldsConfig(steps=100, batch_size=16, lr=1e-3, progress=False))
     after = evaluate_fields(model, train)
     assert after.psnr > before.psnr + 3
     assert not any(p.grad is None for p in model.parameters())

@@ -19,43 +19,140 @@ needs_data = pytest.mark.skipif(not (DATA / "omniglot_28.npz").exists(), reason=
 @needs_data
 def test_image_hypernet_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    code = main([
-        "run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--data", str(DATA),
-        "--task-arg", "test_images=6", "--steps", "4", "--batch-size", "4", "--no-progress",
-        "--method-arg", "embedding_dim=16", "--method-arg", "hidden=[32]",
-        "--target-arg", "hidden=[8,8]", "--out", str(out), "--mask-rate", "0.5",
-    ])
+    code = main(
+        [
+            "run",
+            "--method",
+            "image-hypernet",
+            "--tasks",
+            "omniglot-images",
+            "--data",
+            str(DATA),
+            "--task-arg",
+            "test_images=6",
+            "--steps",
+            "4",
+            "--batch-size",
+            "4",
+            "--no-progress",
+            "--method-arg",
+            "embedding_dim=16",
+            "--method-arg",
+            "hidden=[32]",
+            "--target-arg",
+            "hidden=[8,8]",
+            "--out",
+            str(out),
+            "--mask-rate",
+            "0.5",
+        ]
+    )
     assert code == 0
     res = json.loads((out / "results.json").read_text())
-    assert res["steps_done"] == 4 and res["test_images"] == 6 and res["target"] == "siren"
-    assert res["mask_rate"] == 0.5 and res["inpaint_psnr_missing"] > 0
+    assert res["steps_done"] == 4 and res["test_images"] == 6 and res["identity"]["target_name"] is None
+    assert res["settings"]["mask_rate"] == 0.5 and res["inpaint_psnr_missing"] > 0
     assert res["psnr_3steps"] > 0 and (out / "checkpoint.pt").exists()
     assert (out / "reconstructions.png").stat().st_size > 1000
     assert "test PSNR" in capsys.readouterr().out
     # --resume continues the training to the new --steps (the same settings, or refused)
-    resumed = ["run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--data", str(DATA),
-               "--task-arg", "test_images=6", "--steps", "6", "--batch-size", "4", "--no-progress",
-               "--method-arg", "embedding_dim=16", "--method-arg", "hidden=[32]",
-               "--target-arg", "hidden=[8,8]", "--out", str(out), "--mask-rate", "0.5", "--resume"]
+    resumed = [
+        "run",
+        "--method",
+        "image-hypernet",
+        "--tasks",
+        "omniglot-images",
+        "--data",
+        str(DATA),
+        "--task-arg",
+        "test_images=6",
+        "--steps",
+        "6",
+        "--batch-size",
+        "4",
+        "--no-progress",
+        "--method-arg",
+        "embedding_dim=16",
+        "--method-arg",
+        "hidden=[32]",
+        "--target-arg",
+        "hidden=[8,8]",
+        "--out",
+        str(out),
+        "--mask-rate",
+        "0.5",
+        "--resume",
+    ]
     assert main(resumed) == 0
     assert json.loads((out / "results.json").read_text())["steps_done"] == 6
-    assert "resuming the training" in capsys.readouterr().out
+    assert "resuming" in capsys.readouterr().err
     assert main(["hidden=[9,8]" if a == "hidden=[8,8]" else a for a in resumed]) == 2
-    assert "differs in ['target_args']" in capsys.readouterr().err
+    assert "target_args: checkpoint {'hidden': [8, 8]}, now {'hidden': [9, 8]}" in capsys.readouterr().err
     # an explicit --target is used as given (the siren is only the default)
-    assert main([
-        "run", "--method", "coin", "--tasks", "omniglot-images", "--data", str(DATA), "--target", "mlp",
-        "--task-arg", "test_images=2", "--steps", "2", "--no-progress", "--target-arg", "hidden=[8]",
-        "--out", str(tmp_path / "mlp"),
-    ]) == 0
-    assert json.loads((tmp_path / "mlp" / "results.json").read_text())["target"] == "mlp"
-    assert main(["run", "--method", "hnet", "--mask-rate", "0.3", "--out", str(tmp_path / "hnet")]) == 2
-    assert "--mask-rate applies to image → function methods only" in capsys.readouterr().err
-    assert not (tmp_path / "hnet").exists()
-    bad_rate = ["run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--data", str(DATA),
-                "--mask-rate", "1.5", "--out", str(tmp_path / "bad")]
+    assert (
+        main(
+            [
+                "run",
+                "--method",
+                "coin",
+                "--tasks",
+                "omniglot-images",
+                "--data",
+                str(DATA),
+                "--target",
+                "mlp",
+                "--task-arg",
+                "test_images=2",
+                "--steps",
+                "2",
+                "--no-progress",
+                "--target-arg",
+                "hidden=[8]",
+                "--out",
+                str(tmp_path / "mlp"),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "mlp" / "results.json").read_text())["identity"]["target_name"] == "mlp"
+    # coin builds its own small SIREN (453 weights for RGB) when --target is not given, not the registry's default
+    assert (
+        main(
+            [
+                "run",
+                "--method",
+                "coin",
+                "--tasks",
+                "omniglot-images",
+                "--data",
+                str(DATA),
+                "--task-arg",
+                "test_images=2",
+                "--method-arg",
+                "steps=2",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "coin"),
+            ]
+        )
+        == 0
+    )
+    own = PerImageFit(1, 28).target.spec.size  # siren(2, 1, hidden=(18, 18)): 415 weights
+    assert f"{own:,} weights" in capsys.readouterr().out.split("coin on")[-1]
+    bad_rate = [
+        "run",
+        "--method",
+        "image-hypernet",
+        "--tasks",
+        "omniglot-images",
+        "--data",
+        str(DATA),
+        "--mask-rate",
+        "1.5",
+        "--out",
+        str(tmp_path / "bad"),
+    ]
     assert main(bad_rate) == 2
-    assert "--mask-rate must be in [0, 1]" in capsys.readouterr().err
+    assert "mask_rate=1.5 (expected a number in [0, 1])" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
 
 

@@ -39,8 +39,9 @@ PUBLIC_MODULES = [
     "hyperfunc.fields",
     "hyperfunc.inner",
     "hyperfunc.higher",
+    "hyperfunc.run",
 ]
-REGISTRY_KINDS = ["targets", "embeddings", "hypernets", "tasks", "methods"]
+REGISTRY_KINDS = ["targets", "embeddings", "hypernets", "tasks", "methods"]  # families: hyperfunc.run
 
 # Modules whose docstring examples must pass (each has at least one example).
 DOCTEST_MODULES = [
@@ -75,7 +76,15 @@ DOCTEST_MODULES = [
     "hyperfunc.fewshot._method",
     "hyperfunc.fewshot._protonets",
     "hyperfunc.fewshot._maml",
-    "hyperfunc.fewshot._train",
+    "hyperfunc.fewshot._family",
+    "hyperfunc.continual._family",
+    "hyperfunc.continual._method",
+    "hyperfunc.fields._family",
+    "hyperfunc.fields._method",
+    "hyperfunc.run._config",
+    "hyperfunc.run._folder",
+    "hyperfunc.run._loop",
+    "hyperfunc.run._args",
     "hyperfunc.fields._coords",
     "hyperfunc.fields._metrics",
     "hyperfunc.fields._masks",

@@ -155,7 +155,8 @@ def run_fewshot(
         >>> test = Episodes(data[12:], n_way=3, k_shot=1, q_query=2, batch_size=10, seed=1)
         >>> method = ProtoNets(hf.stateless(hf.targets.mlp(6, 8, hidden=(16,))))
         >>> config = FewShotConfig(steps=5, test_episodes=15, progress=False)
-        >>> results = run_fewshot(method, train, test, config)
+        >>> results = run_fewshot(method, train, test, config)  # doctest: +ELLIPSIS
+        ProtoNets: test accuracy ... over 15 episodes
         >>> results["test_episodes"], results["steps_done"]
         (15, 5)
     """

@@ -158,7 +158,8 @@ class RunFolder:
         >>> folder = RunFolder(path)
         >>> folder.check(resume=False, overwrite=False)
         >>> folder.start(resume=False, overwrite=False)
-        >>> folder.write_json("results.json", {"accuracy": 0.9})
+        >>> folder.write_json("results.json", {"accuracy": 0.9}).name
+        'results.json'
         >>> sorted(p.name for p in path.iterdir())
         ['.hyperfunc-run', '.lock', 'results.json']
         >>> folder.close()

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 from hyperfunc.run import (
     CheckpointError,
     CheckpointMismatchError,
+    ConfigError,
     NonFiniteLossError,
     Phase,
     RunConfig,
@@ -262,3 +264,14 @@ def test_a_finished_run_resumed_with_more_steps_continues_its_last_phase(tmp_pat
             out=tmp_path / "q",
             resume=True,
         )
+
+
+def test_tensorboard_files_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("tensorboard")
+    train(Toy(), phases(), attrs.evolve(CFG, tensorboard=True), out=tmp_path / "r")
+    events = list((tmp_path / "r" / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 100
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
+    with pytest.raises(ConfigError, match="pip install 'hyperfunc\\[tensorboard\\]'"):
+        train(Toy(), phases(), attrs.evolve(CFG, tensorboard=True), out=tmp_path / "s")
+    assert not (tmp_path / "s").exists()

@@ -174,7 +174,7 @@ def test_data_run(tmp_path: Path) -> None:
         (["--method-arg", "widths=3"], "method 'hypercloud' takes no argument(s) widths"),
         (["--method-arg", "dim=0"], "HyperCloud: dim=0"),
         (["--task-arg", "clouds=3"], "--task-arg: task 'shapes' takes no argument(s) clouds"),
-        (["--task-arg", "seed=3"], "seed of task 'shapes' are set by hyperfunc run itself"),
+        (["--task-arg", "seed=3"], "task 'shapes': seed is set by hyperfunc run itself"),
         (["--num-points", "10"], "--num-points: for --data only"),
         (["--test-fraction", "0.5"], "--test-fraction: for --data only"),
         (["--test-fraction", "1"], "test_fraction=1.0 (expected a number with 0 < F < 1)"),

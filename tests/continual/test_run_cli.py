@@ -34,7 +34,7 @@ def test_run_writes_results_and_refuses_existing_out(
     data = json.loads((out / "results.json").read_text())
     assert data["identity"]["method_name"] == "hnet" and len(data["R"]) == 5
     assert data["identity"]["target_args"] == {"hidden": [16]} and data["settings"]["steps"] == 30
-    assert (out / "accuracy.png").exists() and (out / "checkpoint.pt").exists() and (out / "model.pt").exists()
+    assert all((out / f).exists() for f in ("accuracy.png", "checkpoint.pt", "model.pt"))
     assert "after task 4:" in capsys.readouterr().out
     assert main(args) == 2
     assert "already holds a run; pass --resume" in capsys.readouterr().err

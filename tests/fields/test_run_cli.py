@@ -114,7 +114,7 @@ def test_image_hypernet_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFi
         == 0
     )
     assert json.loads((tmp_path / "mlp" / "results.json").read_text())["identity"]["target_name"] == "mlp"
-    # coin builds its own small SIREN (453 weights for RGB) when --target is not given, not the registry's default
+    # coin builds its own small SIREN (453 weights for RGB) without --target, not the registry's default
     assert (
         main(
             [

@@ -173,3 +173,22 @@ def test_a_pickle_that_is_not_a_batch_is_named(tmp_path: Path, content: object, 
     with pytest.raises(ValueError) as info:
         load_cifar10(tmp_path)
     assert "data_batch_1" in str(info.value) and expected in str(info.value)
+
+
+def test_damaged_npz_files_are_named(tmp_path: Path) -> None:
+    import numpy as np
+
+    from hyperfunc.datasets import load_mnist
+
+    (tmp_path / "mnist.npz").write_text("garbage")
+    with pytest.raises(ValueError, match=r"mnist.npz' is not a plain .npz file"):
+        load_mnist(tmp_path)
+    arrays = {k: np.zeros((2, 28, 28), np.uint8) for k in ("x_train", "x_test")}
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    with pytest.raises(ValueError, match=r"mnist.npz' has no 'y_train', 'y_test'"):
+        load_mnist(tmp_path)
+    np.savez(tmp_path / "mnist.npz", **arrays, y_train=np.zeros(2, np.uint8), y_test=np.zeros(2, np.uint8))
+    data = (tmp_path / "mnist.npz").read_bytes()
+    (tmp_path / "mnist.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"mnist.npz'"):
+        load_mnist(tmp_path)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperfunc.datasets._dataset import ImageDataset
+from hyperfunc.datasets._npz import read_npz
 from hyperfunc.datasets._root import DATA_ENV, DataNotFoundError, data_root, find_first
 from hyperfunc.datasets._safe_pickle import safe_unpickle
 
@@ -50,8 +51,7 @@ def _mnist_like(name: str, root: PathLike, npz_names: list[str], idx_dirs: list[
     arrays: dict[str, np.ndarray] | None = None
     for npz in npz_names:
         if (base / npz).is_file():
-            with np.load(base / npz, allow_pickle=False) as d:
-                arrays = {k: d[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            arrays = read_npz(base / npz, ("x_train", "y_train", "x_test", "y_test"))
             break
     else:
         for directory in idx_dirs:
@@ -162,14 +162,10 @@ def load_cifar10(root: PathLike = None) -> ImageDataset:
             y_test,
         )
     if found.name == "cifar10.npz":
-        with np.load(found, allow_pickle=False) as d:
-            arrays = {k: d[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+        arrays = read_npz(found, ("x_train", "y_train", "x_test", "y_test"))
     else:
         test = find_first(base, ["cifar10_test2k.npz"], "cifar10 (test part)")
-        with np.load(found, allow_pickle=False) as d:
-            arrays = {"x_train": d["x_train"], "y_train": d["y_train"]}
-        with np.load(test, allow_pickle=False) as d:
-            arrays.update(x_test=d["x_test"], y_test=d["y_test"])
+        arrays = {**read_npz(found, ("x_train", "y_train")), **read_npz(test, ("x_test", "y_test"))}
     return ImageDataset(
         "cifar10",
         arrays["x_train"].transpose(0, 3, 1, 2),

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hyperfunc.datasets._npz import read_npz
 from hyperfunc.datasets._root import data_root, find_first
 from hyperfunc.datasets._rotations import with_rotations
 
@@ -58,13 +59,7 @@ def load_omniglot(
     base = data_root(root, "omniglot")
     path = find_first(base, [OMNIGLOT_FILE, f"omniglot/{OMNIGLOT_FILE}"], "omniglot")
     key = f"{split}_images"
-    with np.load(path, allow_pickle=False) as archive:
-        if key not in archive.files:
-            raise ValueError(
-                f"{str(path)!r} has no {key!r} (it has {', '.join(sorted(archive.files))}); expected "
-                f"uint8 images [classes, 20, 28, 28] under {key!r}"
-            )
-        raw = archive[key]
+    raw = read_npz(path, (key,))[key]  # a missing key or a damaged file: ValueError naming the file
     if raw.ndim != 4 or raw.dtype != np.uint8:
         raise ValueError(
             f"{key!r} in {str(path)!r} is {raw.dtype} {raw.shape}, expected uint8 [classes, drawers, H, W]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import pickle
+import signal
 import sys
 import typing
 import zipfile
@@ -198,6 +199,18 @@ def run_main(argv: Sequence[str]) -> int:
             return 0
         except (RunError, *SETUP_ERRORS) as exc:
             return _fail(exc)
+    old_term = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM ends like Ctrl-C: one line, status 130
+    try:
+        return _run(argv)
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _run(argv: Sequence[str]) -> int:
     try:
         request, family, out, args = _request(argv)
         if request.config.threads is not None:
@@ -206,6 +219,8 @@ def run_main(argv: Sequence[str]) -> int:
         plan = family.build(request)
     except (RunError, *SETUP_ERRORS) as exc:
         return _fail(exc)
+    except KeyboardInterrupt:
+        return _fail(RunError("interrupted before the run started; nothing was written"), 130)
     identity = {
         "method_name": request.method,
         "tasks_name": request.tasks,

@@ -421,24 +421,22 @@ def train(
         env = environment(config)
         ckpt = None
         if folder is not None:
-            folder.write_json(ENVIRONMENT, env)
-            if resume:
+            if resume:  # a refused checkpoint changes nothing in the folder
                 ckpt = run.resume()
                 print(
                     f"resuming {folder.path} at step {run.step} of phase {run.phase + 1}/{len(phases)}",
                     file=sys.stderr,
                 )
+            folder.write_json(ENVIRONMENT, env)
         move_method(method, run.device)
         if folder is not None and ckpt is None:
             run.save()  # a run killed before its first interval can still be resumed
         with _Stop() as stop:
             run.run(ckpt, stop)
-            method.eval()
-            results: dict[str, Any] = {}
-            if finish is not None:
-                results.update(finish(run.records, folder))
-            if stop.asked:
-                run.interrupt()
+        method.eval()  # Ctrl-C from here stops at once: the checkpoint is complete, a resume finishes
+        results: dict[str, Any] = {}
+        if finish is not None:
+            results.update(finish(run.records, folder))
         results.update(
             {
                 "phases": run.records,

@@ -51,7 +51,7 @@ class MetricsLog:
 
     def truncate(self, size: int) -> None:
         """Drop everything after the first ``size`` bytes."""
-        if self._file is not None:
+        if self._file is not None and size < self._file.seek(0, 2):
             self._file.truncate(size)
             self._file.seek(size)
 

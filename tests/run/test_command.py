@@ -179,7 +179,10 @@ def test_kill_9_at_random_points_then_resume_equals_an_uninterrupted_run(tmp_pat
 def test_sigterm_checkpoints_and_hints_resume(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = _start(out, subprocess.PIPE)
-    time.sleep(4.0)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "checkpoint.pt").exists():
+        time.sleep(0.05)  # the first checkpoint: training starts now
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     if proc.returncode == 0:

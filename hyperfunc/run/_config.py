@@ -34,8 +34,7 @@ def option(
     fields with it; the command line makes a flag of each one.
     """
     return attrs.field(
-        default=default,
-        metadata={"help": help, "check": check, "expected": expected, "choices": choices},
+        default=default, metadata={"help": help, "check": check, "expected": expected, "choices": choices}
     )
 
 

@@ -179,6 +179,7 @@ def _request(argv: Sequence[str]) -> tuple[Request, Family, RunFolder, argparse.
         data=args.data,
         config=config,
         options={k: v for k, v in vars(args).items() if k not in fields and k not in common},
+        tasks_given=args.tasks is not None,
     )
     return request, family, out, args
 

@@ -30,6 +30,8 @@ class Request:
         data: ``--data``, or ``None``.
         config: the validated settings (the family's :attr:`Family.config` class).
         options: the values of the flags the family added in :meth:`Family.add_arguments`.
+        tasks_given: whether ``--tasks`` was given (``tasks`` is then not the family's default),
+            so a family that reads ``--data`` itself can refuse a ``--tasks`` it would ignore.
     """
 
     method: str
@@ -42,6 +44,7 @@ class Request:
     data: str | None
     config: RunConfig
     options: Mapping[str, Any] = attrs.field(factory=dict)
+    tasks_given: bool = True
 
 
 @attrs.frozen

@@ -390,6 +390,10 @@ class PointCloudFamily(Family):
         if request.data is None:
             train, test, source = _from_task(request)
             indices = None
+        elif request.tasks_given:
+            raise UsageError(
+                f"--tasks {request.tasks}: with --data the clouds come from the .npy files; drop --tasks"
+            )
         else:
             train, test, source = _from_files(request)
             indices = list(source["test_indices"])

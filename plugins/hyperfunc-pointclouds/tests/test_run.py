@@ -184,7 +184,7 @@ def test_data_run(tmp_path: Path) -> None:
         (["--data", "{one}"], "--data: '{one}' holds 1 cloud; at least 2"),
         (["--data", "{one}", "--num-points", "11"], "--data: load_point_clouds: {one} has"),
         (["--data", "{one}", "--task-arg", "num_clouds=3"], "--task-arg: with --data"),
-        (["--data", "{one}", "--tasks", "shapes"], "--tasks shapes: with --data the clouds come from"),
+        (["--data", "{one}", "--tasks", "shapes"], "--tasks shapes: with --data the clouds"),
     ],
 )
 def test_mistakes_are_one_line_and_write_nothing(

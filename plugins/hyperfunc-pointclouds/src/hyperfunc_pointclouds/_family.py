@@ -392,7 +392,8 @@ class PointCloudFamily(Family):
             indices = None
         elif request.tasks_given:
             raise UsageError(
-                f"--tasks {request.tasks}: with --data the clouds come from the .npy files; drop --tasks"
+                f"--tasks {request.tasks}: with --data the clouds come from the .npy files; "
+                "drop --tasks"
             )
         else:
             train, test, source = _from_files(request)

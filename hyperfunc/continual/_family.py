@@ -25,6 +25,7 @@ from hyperfunc.run import (
     Request,
     RunConfig,
     RunFolder,
+    at_least,
     build_target,
     check_kwargs,
     option,
@@ -43,12 +44,8 @@ class ContinualConfig(RunConfig):
         eval_batch_size: test examples per evaluation call.
     """
 
-    batch_size: int | None = option(
-        64, "minibatch size", lambda v: isinstance(v, int) and v >= 1, "an int >= 1"
-    )
-    eval_batch_size: int = option(
-        2000, "test examples per evaluation call", lambda v: isinstance(v, int) and v >= 1, "an int >= 1"
-    )
+    batch_size: int | None = option(64, "minibatch size", at_least(1))
+    eval_batch_size: int = option(2000, "test examples per evaluation call", at_least(1))
 
 
 def _accuracy(method: ContinualMethod, t: int, x: Tensor, y: Tensor, bs: int) -> float:

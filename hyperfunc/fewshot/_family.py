@@ -24,6 +24,7 @@ from hyperfunc.run import (
     Request,
     RunConfig,
     RunFolder,
+    at_least,
     build_target,
     check_kwargs,
     option,
@@ -50,15 +51,8 @@ class FewShotConfig(RunConfig):
         test_episodes: test episodes to score.
     """
 
-    steps: int = option(
-        1000,
-        "meta-training steps (one meta-batch each)",
-        lambda v: isinstance(v, int) and v >= 1,
-        "an int >= 1",
-    )
-    test_episodes: int = option(
-        600, "test episodes to score", lambda v: isinstance(v, int) and v >= 1, "an int >= 1"
-    )
+    steps: int = option(1000, "meta-training steps (one meta-batch each)", at_least(1))
+    test_episodes: int = option(600, "test episodes to score", at_least(1))
 
 
 def evaluate(

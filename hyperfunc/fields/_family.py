@@ -19,7 +19,19 @@ from hyperfunc.fields._method import FieldMethod, ImageBatch, as_float_images
 from hyperfunc.fields._metrics import psnr, ssim
 from hyperfunc.fields._plot import save_grid
 from hyperfunc.fields._registered import ImageSet
-from hyperfunc.run import Family, Phase, Plan, Request, RunConfig, RunFolder, check_kwargs, option
+from hyperfunc.run import (
+    POSITIVE,
+    Family,
+    Phase,
+    Plan,
+    Request,
+    RunConfig,
+    RunFolder,
+    at_least,
+    between,
+    check_kwargs,
+    option,
+)
 from hyperfunc.run import train as train_run
 
 __all__ = ["FieldsConfig", "FieldsFamily", "train_fields", "evaluate_fields", "Quality"]
@@ -39,33 +51,15 @@ class FieldsConfig(RunConfig):
         refine_lr: Adam's rate for the refinement steps of the evaluation.
     """
 
-    batch_size: int | None = option(
-        32, "images per step", lambda v: isinstance(v, int) and v >= 1, "an int >= 1"
-    )
-    lr: float = option(
-        1e-4,
-        "Adam's learning rate",
-        lambda v: isinstance(v, (int, float)) and math.isfinite(v) and v > 0,
-        "a finite number > 0",
-    )
+    batch_size: int | None = option(32, "images per step", at_least(1))
+    lr: float = option(1e-4, "Adam's learning rate", POSITIVE)
     pixels: int | None = option(
-        None,
-        "random pixels per image in each step's loss (default: all)",
-        lambda v: v is None or (isinstance(v, int) and v >= 1),
-        "an int >= 1",
+        None, "random pixels per image in each step's loss (default: all)", at_least(1)
     )
     mask_rate: float = option(
-        0.0,
-        "share of training images shown with random pixels missing (trains inpainting)",
-        lambda v: isinstance(v, (int, float)) and 0.0 <= v <= 1.0,
-        "a number in [0, 1]",
+        0.0, "share of training images shown with random pixels missing (trains inpainting)", between(0, 1)
     )
-    refine_lr: float = option(
-        1e-3,
-        "Adam's rate of the evaluation's refinement steps",
-        lambda v: isinstance(v, (int, float)) and math.isfinite(v) and v > 0,
-        "a finite number > 0",
-    )
+    refine_lr: float = option(1e-3, "Adam's rate of the evaluation's refinement steps", POSITIVE)
 
 
 @attrs.frozen

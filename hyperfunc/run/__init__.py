@@ -17,7 +17,7 @@ See the "Runs" page of the docs.
 from __future__ import annotations
 
 from hyperfunc.run._args import build_target, check_kwargs, parse_assignments
-from hyperfunc.run._config import RunConfig, option
+from hyperfunc.run._config import POSITIVE, Check, RunConfig, at_least, between, option
 from hyperfunc.run._errors import (
     CheckpointError,
     CheckpointMismatchError,
@@ -36,6 +36,10 @@ __all__ = [
     # settings and the loop
     "RunConfig",
     "option",
+    "Check",
+    "at_least",
+    "between",
+    "POSITIVE",
     "Method",
     "Phase",
     "train",

@@ -11,7 +11,7 @@ import torch
 
 from hyperfunc.run._errors import ConfigError
 
-__all__ = ["RunConfig", "option", "IDENTITY_EXEMPT"]
+__all__ = ["RunConfig", "option", "Check", "at_least", "between", "POSITIVE", "IDENTITY_EXEMPT"]
 
 #: Fields that never change a run's numbers, so a resumed run may change them
 #: (``steps`` too, unless the learning rate schedule depends on it).
@@ -20,34 +20,56 @@ IDENTITY_EXEMPT = frozenset(
 )
 
 
-def option(
-    default: Any,
-    help: str,
-    check: Callable[[Any], bool] | None = None,
-    expected: str = "",
-    choices: tuple[str, ...] | None = None,
-) -> Any:
-    """An attrs field of a run configuration: its default, its ``--help`` text and its check.
+@attrs.frozen
+class Check:
+    """A test of one setting, and what a good value is (for the error message).
 
-    ``check(value)`` returns whether the value is good; ``expected`` says what a good
-    value is, for the error. Subclasses of :class:`RunConfig` declare their own
-    fields with it; the command line makes a flag of each one.
+    Examples:
+        >>> from hyperfunc.run import Check, at_least, between
+        >>> at_least(1)(0), at_least(1).expected
+        (False, 'an int >= 1')
+        >>> between(0, 1)(0.5), Check(lambda v: v in ("a", "b"), "'a' or 'b'")("c")
+        (True, False)
     """
-    return attrs.field(
-        default=default, metadata={"help": help, "check": check, "expected": expected, "choices": choices}
-    )
+
+    test: Callable[[Any], bool]
+    expected: str
+
+    def __call__(self, value: Any) -> bool:
+        try:
+            return bool(self.test(value))
+        except (TypeError, ValueError):  # e.g. comparing a string with a number
+            return False
 
 
-def _int(low: int) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-
-def _real(v: Any) -> bool:
+def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _positive(v: Any) -> bool:
-    return _real(v) and v > 0
+def at_least(low: int) -> Check:
+    """An int ``>= low`` (not a bool)."""
+    return Check(lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low, f"an int >= {low}")
+
+
+def between(low: float, high: float) -> Check:
+    """A finite number in ``[low, high]``."""
+    return Check(lambda v: _number(v) and low <= v <= high, f"a number in [{low}, {high}]")
+
+
+#: A finite number > 0 (learning rates, minutes).
+POSITIVE = Check(lambda v: _number(v) and v > 0, "a finite number > 0")
+
+
+def option(
+    default: Any, help: str, check: Check | None = None, choices: tuple[str, ...] | None = None
+) -> Any:
+    """An attrs field of a run configuration: its default, its ``--help`` text and its :class:`Check`.
+
+    Subclasses of :class:`RunConfig` declare their fields with it; the command line
+    makes a flag of each one. With a ``None`` default, ``None`` is a good value too
+    (meaning "not set").
+    """
+    return attrs.field(default=default, metadata={"help": help, "check": check, "choices": choices})
 
 
 def device_problem(value: object) -> str | None:
@@ -102,53 +124,42 @@ class RunConfig:
         bad run settings: steps=0 (expected an int >= 1); lr=inf (expected a finite number > 0)
     """
 
-    steps: int = option(
-        500, "optimiser steps per phase (per task for continual learning)", _int(1), "an int >= 1"
-    )
+    steps: int = option(500, "optimiser steps per phase (per task for continual learning)", at_least(1))
     batch_size: int | None = option(
-        None,
-        "examples / episodes / images per step (default: the family's)",
-        lambda v: v is None or _int(1)(v),
-        "an int >= 1",
+        None, "examples / episodes / images per step (default: the family's)", at_least(1)
     )
-    lr: float = option(1e-3, "Adam's learning rate", _positive, "a finite number > 0")
+    lr: float = option(1e-3, "Adam's learning rate", POSITIVE)
     lr_schedule: str = option(
         "constant",
         "learning rate over each phase",
-        lambda v: v in ("constant", "cosine"),
-        "'constant' or 'cosine'",
+        Check(lambda v: v in ("constant", "cosine"), "'constant' or 'cosine'"),
         choices=("constant", "cosine"),
     )
-    seed: int = option(0, "random seed", _int(0), "an int >= 0")
+    seed: int = option(0, "random seed", at_least(0))
     device: str = option(
-        "cpu", "torch device to train on", lambda v: device_problem(v) is None, "a device of this machine"
+        "cpu",
+        "torch device to train on",
+        Check(lambda v: device_problem(v) is None, "a device of this machine"),
     )
-    threads: int | None = option(
-        None, "torch CPU threads (default: torch's)", lambda v: v is None or _int(1)(v), "an int >= 1"
-    )
-    time_limit: float | None = option(
-        None,
-        "stop training after this many minutes",
-        lambda v: v is None or _positive(v),
-        "a finite number of minutes > 0",
-    )
-    checkpoint_every: int = option(500, "steps between checkpoints", _int(1), "an int >= 1")
-    log_every: int = option(50, "steps between lines of metrics.jsonl", _int(1), "an int >= 1")
-    progress: bool = option(True, "show progress bars", lambda v: isinstance(v, bool), "True or False")
+    threads: int | None = option(None, "torch CPU threads (default: torch's)", at_least(1))
+    time_limit: float | None = option(None, "stop training after this many minutes", POSITIVE)
+    checkpoint_every: int = option(500, "steps between checkpoints", at_least(1))
+    log_every: int = option(50, "steps between lines of metrics.jsonl", at_least(1))
+    progress: bool = option(True, "show progress bars", Check(lambda v: isinstance(v, bool), "True or False"))
     tensorboard: bool = option(
-        False, "also write TensorBoard event files", lambda v: isinstance(v, bool), "True or False"
+        False, "also write TensorBoard event files", Check(lambda v: isinstance(v, bool), "True or False")
     )
 
     def __attrs_post_init__(self) -> None:
         problems = []
         for f in attrs.fields(type(self)):
             check, value = f.metadata.get("check"), getattr(self, f.name)
-            if check is None:
+            if check is None or (value is None and f.default is None):
                 continue
             if not check(value):
                 why = device_problem(value) if f.name == "device" else None
                 problems.append(
-                    f"{f.name}={value!r} (expected {f.metadata['expected']}" + (f": {why})" if why else ")")
+                    f"{f.name}={value!r} (expected {check.expected}" + (f": {why})" if why else ")")
                 )
         if problems:
             raise ConfigError("bad run settings: " + "; ".join(problems))

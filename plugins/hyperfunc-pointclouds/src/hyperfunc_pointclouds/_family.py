@@ -13,6 +13,7 @@ import attrs
 import hyperfunc
 import torch
 from hyperfunc.run import (
+    Check,
     Family,
     Phase,
     Plan,
@@ -20,6 +21,7 @@ from hyperfunc.run import (
     RunConfig,
     RunFolder,
     UsageError,
+    at_least,
     check_kwargs,
     move_method,
     option,
@@ -75,24 +77,19 @@ class PointCloudConfig(RunConfig):
         (1000, 16)
     """
 
-    steps: int = option(1000, "Adam steps", _int_at_least(1), "an int >= 1")
+    steps: int = option(1000, "Adam steps", at_least(1))
     batch_size: int | None = option(
-        16,
-        "clouds per training step (at most all of them) and per evaluation pass",
-        _int_at_least(1),
-        "an int >= 1",
+        16, "clouds per training step (at most all of them) and per evaluation pass", at_least(1)
     )
     num_points: int | None = option(
         None,
         "--data only: subsample every cloud to this many points (None keeps the files' size)",
-        lambda v: v is None or _int_at_least(1)(v),
-        "an int >= 1",
+        at_least(1),
     )
     test_fraction: float | None = option(
         None,
         f"--data only: share of the clouds held out for testing (None: {_TEST_FRACTION})",
-        lambda v: v is None or _fraction(v),
-        "a number with 0 < F < 1",
+        Check(lambda v: 0 < v < 1 and not isinstance(v, bool), "a number with 0 < F < 1"),
     )
 
 

@@ -207,3 +207,46 @@ def test_two_runs_into_one_folder(tmp_path: Path) -> None:
     second = subprocess.run([*CLI, "--overwrite", "--out", str(out)], capture_output=True, timeout=120)
     assert second.returncode == 2 and b"another run is writing into" in second.stderr
     assert first.wait(timeout=300) == 0
+
+
+DYING = """
+import os, signal, sys, torch
+from hyperfunc._cli import main
+real, calls = torch.save, [0]
+def dying(obj, f, *a, **k):
+    calls[0] += 1
+    if calls[0] == int(os.environ["DIE_AT_SAVE"]):  # killed half-way through writing a checkpoint
+        with open(f, "wb") as h:
+            h.write(b"half a checkpoint")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(obj, f, *a, **k)
+torch.save = dying
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_checkpoint_write_loses_nothing(tmp_path: Path) -> None:
+    args = ["run", *SMALL, "--steps", "20", "--checkpoint-every", "7", "--threads", "1"]
+    assert main([*args, "--out", str(tmp_path / "whole")]) == 0
+    out = tmp_path / "cut"
+    env = {**os.environ, "DIE_AT_SAVE": "4", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", DYING, *args, "--out", str(out)], env=env, capture_output=True, timeout=300
+    )
+    assert proc.returncode == -signal.SIGKILL
+    assert [p.name for p in out.iterdir() if ".tmp" in p.name]  # the half-written file is there
+    torch.load(out / "checkpoint.pt", weights_only=True)  # and the last checkpoint is whole
+    assert main([*args, "--resume", "--out", str(out)]) == 0
+    assert not [p.name for p in out.iterdir() if ".tmp" in p.name]  # cleaned up on the next start
+    assert _same(_model(tmp_path / "whole"), _model(out))
+    assert _metrics(tmp_path / "whole") == _metrics(out)
+
+
+def test_a_damaged_data_file_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    code, err = run(["--tasks", "split-mnist", "--data", str(tmp_path), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and str(tmp_path / "mnist.npz") in err and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()

@@ -88,22 +88,21 @@ class _Stream:
         self.method, self.stream, self.config = method, stream, config
         self.device = torch.device(config.device)
         self._task: tuple[int, Task] | None = None
+        self._tests: dict[int, tuple[Tensor, Tensor]] = {}  # every task seen: evaluated after each task
 
     def task(self, t: int) -> Task:
         if self._task is None or self._task[0] != t:
-            task = self.stream[t]
-            d = self.device
-            self._task = (
-                t,
-                attrs.evolve(
-                    task,
-                    x_train=task.x_train.to(d),
-                    y_train=task.y_train.to(d),
-                    x_test=task.x_test.to(d),
-                    y_test=task.y_test.to(d),
-                ),
-            )
+            task, d = self.stream[t], self.device
+            moved = {k: getattr(task, k).to(d) for k in ("x_train", "y_train", "x_test", "y_test")}
+            self._task = (t, attrs.evolve(task, **moved))
+            self._tests[t] = (moved["x_test"], moved["y_test"])
         return self._task[1]
+
+    def test(self, t: int) -> tuple[Tensor, Tensor]:
+        if t not in self._tests:  # after a resume: earlier tasks are built again, once
+            task = self.stream[t]
+            self._tests[t] = (task.x_test.to(self.device), task.y_test.to(self.device))
+        return self._tests[t]
 
     def batch(self, t: int, g: torch.Generator) -> TaskBatch:
         task = self.task(t)
@@ -113,10 +112,7 @@ class _Stream:
 
     def evaluate(self, t: int) -> dict[str, Any]:
         bs = self.config.eval_batch_size
-        tests = []
-        for j in range(t + 1):
-            task = self.stream[j] if j != t else self.task(t)
-            tests.append((task.x_test.to(self.device), task.y_test.to(self.device)))
+        tests = [self.test(j) for j in range(t + 1)]
         row = [_accuracy(self.method, j, x, y, bs) for j, (x, y) in enumerate(tests)]
         out: dict[str, Any] = {"accuracy": row, "mean_accuracy": float(np.mean(row))}
         extra = ""

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperfunc.continual._metrics import AccuracyMatrix
+from hyperfunc.run import atomic_write
 
 __all__ = ["plot_matrix"]
 
@@ -42,6 +43,8 @@ def plot_matrix(matrix: AccuracyMatrix, path: Path, title: str = "") -> Path | N
     ax2.legend(fontsize=7, ncol=2)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    finally:
+        plt.close(fig)
     return path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -31,6 +31,8 @@ from hyperfunc.run import (
     option,
 )
 from hyperfunc.run import train as train_run
+
+Finish = Callable[[list[dict[str, Any]], RunFolder | None], Mapping[str, Any]]
 
 __all__ = ["ContinualConfig", "ContinualFamily", "run_continual", "continual_phases"]
 
@@ -149,28 +151,28 @@ def continual_phases(method: ContinualMethod, stream: TaskStream, config: Contin
     return [phase(t) for t in range(stream.num_tasks)]
 
 
-def _finish(method: ContinualMethod, stream: TaskStream, verbose: bool):  # type: ignore[no-untyped-def]
+def _finish(method: ContinualMethod, stream: TaskStream) -> Finish:
     def finish(records: list[dict[str, Any]], folder: RunFolder | None) -> Mapping[str, Any]:
+        settings = {
+            "stream": stream.name,
+            "method_settings": method.describe(),
+            "tasks_completed": len(records),
+        }
+        if not records:  # stopped (time limit) before the first task ended
+            print("no task was completed: there is no accuracy matrix yet")
+            return settings
         matrix = AccuracyMatrix(stream.num_tasks)
         for t, r in enumerate(records):
             matrix.record(t, r["accuracy"])
         cil = [r["task_inference_accuracy"] for r in records if "task_inference_accuracy" in r]
-        if verbose and records:
-            print(matrix.table())
-            if cil:
-                print(f"class-incremental accuracy (task inferred by entropy): {100 * cil[-1]:.2f} %")
-        if folder is not None and records:
-            png = plot_matrix(
-                matrix, folder.file("accuracy.png"), title=f"{type(method).__name__} on {stream.name}"
-            )
-            if verbose and png is None:
+        print(matrix.table())
+        if cil:
+            print(f"class-incremental accuracy (task inferred by entropy): {100 * cil[-1]:.2f} %")
+        if folder is not None:
+            title = f"{type(method).__name__} on {stream.name}"
+            if plot_matrix(matrix, folder.file("accuracy.png"), title=title) is None:
                 print("(install matplotlib, e.g. pip install 'hyperfunc[plot]', for accuracy.png)")
-        return {
-            **matrix.summary(),
-            "stream": stream.name,
-            "method_settings": method.describe(),
-            "class_incremental_accuracy": cil,
-        }
+        return {**matrix.summary(), **settings, "class_incremental_accuracy": cil}
 
     return finish
 
@@ -218,7 +220,7 @@ def run_continual(
         resume=resume,
         overwrite=overwrite,
         identity={"stream": stream.name, "spec": repr(method.target.spec), **(identity or {})},
-        finish=_finish(method, stream, True),
+        finish=_finish(method, stream),
     )
 
 
@@ -257,7 +259,7 @@ class ContinualFamily(Family):
         return Plan(
             method=method,
             phases=continual_phases(method, stream, request.config),
-            finish=_finish(method, stream, True),
+            finish=_finish(method, stream),
             identity={"stream": stream.name, "spec": repr(target.spec), "target_name": target_name},
             summary=f"{request.method} on {stream.name} ({stream.num_tasks} tasks), "
             f"target {target_name} {target!r}",

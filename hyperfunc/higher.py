@@ -14,10 +14,13 @@ changing the import::
 whose parameters hold no storage) with the current fast weights through
 ``torch.func.functional_call``; ``diffopt`` runs the differentiable optimisers of
 :mod:`hyperfunc.inner`. ``model`` itself is never patched nor changed.
-Supported optimisers: ``torch.optim.SGD`` (without momentum) and
-``torch.optim.Adam`` (without amsgrad), with ``weight_decay``, parameter groups,
-``override`` and ``grad_callback``; Adam follows higher's own update by default
-(``adam_eps``). See the guide *Coming from higher* for the differences.
+Supported optimisers: every one ``higher`` 0.2.1 supports, with every option —
+``torch.optim.SGD`` (momentum, dampening, Nesterov, weight decay), ``Adam``
+(amsgrad), ``RMSprop`` (centered, momentum), ``Adagrad``, ``Adadelta``, ``Adamax``,
+``ASGD``, ``Rprop`` — and ``AdamW`` (which higher lacks), with parameter groups,
+``override``, ``grad_callback`` and the state of an optimiser that was already used;
+Adam follows higher's own update by default (``adam_eps``). Only ``maximize=True``
+is refused. See the guide *Coming from higher* for the differences.
 """
 
 from __future__ import annotations
@@ -31,22 +34,39 @@ import torch
 from torch import Tensor, nn
 
 from hyperfunc._target import Target, stateless
-from hyperfunc.inner import SGD, Adam, AdamState, InnerOptimizer, check_second_order
+from hyperfunc.inner import (
+    ASGD,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    InnerOptimizer,
+    RMSprop,
+    Rprop,
+    check_second_order,
+    import_state,
+)
 
 __all__ = ["innerloop_ctx", "FunctionalModule", "DifferentiableOptimizer", "UnsupportedOptimizerError"]
 
 GradCallback = Callable[[list["Tensor | None"]], Sequence["Tensor | None"]]
 Override = Mapping[str, Sequence[Any]]
 
-# Settings of a param group that the functional optimisers implement, and the value each
-# unsupported setting must have. Other keys (foreach, fused, keys added by LR schedulers such
-# as initial_lr) do not change the update's value and are ignored.
-_SUPPORTED: dict[type[torch.optim.Optimizer], tuple[set[str], dict[str, Any]]] = {
-    torch.optim.SGD: ({"lr", "weight_decay"}, {"momentum": 0, "nesterov": False, "maximize": False}),
-    torch.optim.Adam: (
-        {"lr", "betas", "eps", "weight_decay"},
-        {"amsgrad": False, "maximize": False, "decoupled_weight_decay": False},
-    ),
+# For each torch.optim class: the hyperfunc.inner optimiser and the param-group settings it takes.
+# Other keys (foreach, fused, capturable, differentiable, keys added by LR schedulers such as
+# initial_lr) do not change the update's value and are ignored; maximize=True is refused.
+_SUPPORTED: dict[type[torch.optim.Optimizer], tuple[Callable[..., InnerOptimizer[Any]], tuple[str, ...]]] = {
+    torch.optim.SGD: (SGD, ("lr", "momentum", "dampening", "weight_decay", "nesterov")),
+    torch.optim.Adam: (Adam, ("lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay")),
+    torch.optim.AdamW: (AdamW, ("lr", "betas", "eps", "weight_decay", "amsgrad")),
+    torch.optim.RMSprop: (RMSprop, ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")),
+    torch.optim.Adagrad: (Adagrad, ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")),
+    torch.optim.Adadelta: (Adadelta, ("lr", "rho", "eps", "weight_decay")),
+    torch.optim.Adamax: (Adamax, ("lr", "betas", "eps", "weight_decay")),
+    torch.optim.ASGD: (ASGD, ("lr", "lambd", "alpha", "t0", "weight_decay")),
+    torch.optim.Rprop: (Rprop, ("lr", "etas", "step_sizes")),
 }
 
 class UnsupportedOptimizerError(TypeError):
@@ -61,20 +81,16 @@ def _unsupported_type(opt: object) -> UnsupportedOptimizerError:
     return UnsupportedOptimizerError(
         f"hyperfunc.higher supports the optimisers torch.optim.{', torch.optim.'.join(known)}; got "
         f"{type(opt).__module__}.{name}{hint}. Use one of those as the inner optimiser, or write the "
-        "inner loop with hyperfunc.inner (SGD, MetaSGD, Adam and adapt), where any InnerOptimizer works."
+        "inner loop with hyperfunc.inner (its optimisers and adapt), where any InnerOptimizer works."
     )
 
 
 def _check_group(kind: type[torch.optim.Optimizer], group: Mapping[str, Any], index: int) -> None:
-    used, fixed = _SUPPORTED[kind]
-    for key, required in fixed.items():
-        value = group.get(key, required)
-        if value != required:
-            raise UnsupportedOptimizerError(
-                f"torch.optim.{kind.__name__} option {key}={value!r} (param group {index}) is not "
-                f"supported by hyperfunc.higher; it needs {key}={required!r}. Supported settings: "
-                f"{', '.join(sorted(used))}."
-            )
+    if group.get("maximize", False):
+        raise UnsupportedOptimizerError(
+            f"torch.optim.{kind.__name__} option maximize=True (param group {index}) is not supported by "
+            "hyperfunc.higher (nor by higher); use maximize=False and step on the negated objective"
+        )
 
 
 class FunctionalModule:
@@ -259,10 +275,8 @@ class DifferentiableOptimizer:
         fast = fmodel.fast_params
         for gi, idxs in enumerate(self._groups):
             sub = {names[i]: fast[i] for i in idxs}
-            state = self._optimizer(gi).init_state(sub)
-            if self._kind is torch.optim.Adam:
-                state = self._import_adam(opt, reference, idxs, names, state, device)
-            self._states.append(state)
+            saved = {names[i]: opt.state[reference[i]] for i in idxs if reference[i] in opt.state}
+            self._states.append(import_state(self._optimizer(gi).init_state(sub), saved, device))
 
     def __repr__(self) -> str:
         return f"DifferentiableOptimizer(torch.optim.{self._kind.__name__}, {len(self._groups)} group(s))"
@@ -291,34 +305,11 @@ class DifferentiableOptimizer:
     def _optimizer(self, gi: int) -> InnerOptimizer[Any]:
         group = self.param_groups[gi]
         _check_group(self._kind, group, gi)
-        if self._kind is torch.optim.SGD:
-            return SGD(lr=group["lr"], weight_decay=group["weight_decay"])
-        return Adam(
-            lr=group["lr"],
-            betas=tuple(group["betas"]),
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            eps_mode=self._adam_eps,
-        )
-
-    @staticmethod
-    def _import_adam(
-        opt: torch.optim.Optimizer,
-        reference: list[Tensor],
-        idxs: list[int],
-        names: list[str],
-        state: AdamState,
-        device: torch.device | str | None,
-    ) -> AdamState:
-        for i in idxs:
-            saved = opt.state.get(reference[i], {})
-            if "step" in saved:
-                n = names[i]
-                state.step[n] = int(saved["step"])
-                for key, moments in (("exp_avg", state.exp_avg), ("exp_avg_sq", state.exp_avg_sq)):
-                    t = saved[key].detach().clone()
-                    moments[n] = t if device is None else t.to(device)
-        return state
+        cls, keys = _SUPPORTED[self._kind]
+        kw = {k: group[k] for k in keys if k in group}
+        if self._kind is torch.optim.Adam:
+            kw["eps_mode"] = self._adam_eps  # higher's placement for ported code; AdamW is torch's
+        return cls(**kw)
 
     # ----------------------------------------------------------------- step
     def step(
@@ -406,8 +397,8 @@ def innerloop_ctx(
 
     Args:
         model: any ``nn.Module``.
-        opt: a ``torch.optim.SGD`` (``momentum=0``) or ``torch.optim.Adam``
-            (``amsgrad=False``) over (some of) ``model``'s parameters; its settings,
+        opt: a ``torch.optim`` SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax,
+            ASGD or Rprop over (some of) ``model``'s parameters; its settings,
             parameter groups and state are read, never changed.
         device: cast the fast weights, buffers and optimiser state there (default:
             where the parameters are).
@@ -432,8 +423,8 @@ def innerloop_ctx(
         ``(fmodel, diffopt)``: a :class:`FunctionalModule` and a :class:`DifferentiableOptimizer`.
 
     Raises:
-        UnsupportedOptimizerError: ``opt`` is not a supported type, or uses a
-            setting (momentum, amsgrad, ...) that has no differentiable version here.
+        UnsupportedOptimizerError: ``opt`` is not a supported type (the message
+            names the closest one), or uses ``maximize=True``.
 
     Examples:
         >>> import torch

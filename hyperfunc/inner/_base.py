@@ -7,9 +7,10 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import ClassVar, Generic, TypeVar
 
+import torch
 from torch import Tensor
 
-__all__ = ["InnerOptimizer", "SecondOrderError", "Grads", "check_rate"]
+__all__ = ["InnerOptimizer", "SecondOrderError", "Grads", "check_rate", "safe_sqrt", "import_state"]
 
 S = TypeVar("S")
 
@@ -110,3 +111,44 @@ def check_rate(value: float | Tensor, what: str) -> None:
         raise TypeError(f"{what} must be a float or a tensor, got {type(value).__name__}")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+
+
+def safe_sqrt(v: Tensor) -> Tensor:
+    """``sqrt(v)`` whose derivative at ``v == 0`` is 0 instead of infinity.
+
+    A weight whose gradient is exactly zero (a dead ReLU unit, an unused input)
+    has a zero second-moment estimate; the plain square root would turn the
+    second-order backward pass into ``inf · 0 = NaN``. Its update is zero either
+    way (``higher`` masks the same entries).
+    """
+    if not v.requires_grad:
+        return v.sqrt()
+    pos = v > 0
+    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
+
+
+#: Entries of an optimiser state that are numbers, not tensors, when imported from ``torch.optim``.
+_SCALARS = ("step", "eta", "mu")
+
+
+def import_state(state: S, saved: Mapping[str, Mapping[str, object]], device: torch.device | str | None) -> S:
+    """``state`` (a NamedTuple of per-parameter dicts) with the entries of a ``torch.optim`` state.
+
+    ``saved`` maps parameter names to the ``torch.optim`` state of that parameter;
+    every field of ``state`` whose name is a key there (``step``, ``exp_avg``,
+    ``momentum_buffer``, ``sum``, ...) is copied: scalars as Python numbers,
+    tensors detached and cloned (and moved to ``device``). This is how
+    :func:`hyperfunc.higher.innerloop_ctx` carries over an optimiser that was
+    already used, as ``higher`` does.
+    """
+    fields: dict[str, dict[str, object]] = {f: dict(getattr(state, f)) for f in state._fields}  # type: ignore[attr-defined]
+    for name, entry in saved.items():
+        for key, value in entry.items():
+            if key not in fields:
+                continue
+            if key in _SCALARS:
+                fields[key][name] = int(value) if key == "step" else float(value)  # type: ignore[call-overload, arg-type]
+            elif isinstance(value, Tensor):
+                t = value.detach().clone()
+                fields[key][name] = t if device is None else t.to(device)
+    return type(state)(**fields)

@@ -132,7 +132,7 @@ def test_state_is_explicit_data() -> None:
     p = {"w": torch.ones(2)}
     state = Adam(lr=0.1).init_state(p)
     assert isinstance(state, AdamState) and state.step == {"w": 0}
-    assert SGD(lr=0.1).init_state(p) is None
+    assert SGD(lr=0.1).init_state(p) == inner.SGDState({})
 
 
 # ------------------------------------------------------------------ bad input
@@ -182,6 +182,6 @@ def test_registry_names_and_lookup() -> None:
 
 def test_unknown_optimizer_name_lists_known_names_and_closest() -> None:
     with pytest.raises(hf.UnknownNameError) as info:
-        inner.get("adma")
+        inner.get("sdg")
     msg = str(info.value)
-    assert "Did you mean 'adam'?" in msg and "adam, meta-sgd, sgd" in msg
+    assert "Did you mean 'sgd'?" in msg and "adam, adamax, adamw, asgd, meta-sgd, rmsprop, rprop, sgd" in msg

@@ -34,7 +34,7 @@ from hyperfunc._init_stats import InitStats
 from hyperfunc._progress import progress
 from hyperfunc._registry import Registry, RegistryEntry
 from hyperfunc._spec import ParamSpec
-from hyperfunc._target import Target, check_finite, stateless
+from hyperfunc._target import LoopFallbackWarning, Target, check_finite, stateless
 
 try:
     __version__ = version("hyperfunc")
@@ -44,7 +44,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "__version__",
     # weights as data
-    "ParamSpec", "Target", "stateless", "InitStats", "check_finite",
+    "ParamSpec", "Target", "stateless", "InitStats", "check_finite", "LoopFallbackWarning",
     # composition
     "compose", "snapshot", "call_at",
     # registries

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,18 @@ from hyperfunc._fast_mlp import Step, mlp_plan, run_mlp_plan
 from hyperfunc._init_stats import InitStats, init_stats_from_module, sample_params
 from hyperfunc._spec import ParamSpec
 
-__all__ = ["Target", "stateless", "check_finite"]
+__all__ = ["Target", "stateless", "check_finite", "LoopFallbackWarning"]
+
+
+class LoopFallbackWarning(UserWarning):
+    """:meth:`Target.batched` evaluates the weight sets one after another (no batching rule exists)."""
+
+
+_RECURRENT_NOTICE = (
+    "{target} contains {kinds}, for which torch.func.vmap has no batching rule; Target.batched "
+    "evaluates its {b} weight sets one after another (same values and gradients as a batched call). "
+    "Pass vectorize=False to say so explicitly and silence this notice."
+)
 
 _NOT_A_MODULE = """\
 hyperfunc.stateless expects a torch.nn.Module, got {got}.
@@ -109,6 +121,9 @@ class Target:
         self._init = init_stats_from_module(module)
         self._skel = _skeleton(module)
         self._plan: list[Step] | None = mlp_plan(self._skel) if not self._buffers else None
+        #: recurrent layers (RNN, GRU, LSTM) have no vmap batching rule: batched() loops over weight sets
+        self._recurrent = sorted({type(m).__name__ for m in module.modules() if isinstance(m, nn.RNNBase)})
+        self._noticed = False
         self._name = type(module).__name__
         self.check_finite = check_finite
         self.randomness = randomness
@@ -282,7 +297,10 @@ class Target:
                 Python loop, results stacked) instead of with ``vmap``. Values and
                 gradients are the same; on a CPU a loop is about twice as fast for
                 convolutional targets such as ``conv4``, whose batched form becomes a
-                grouped convolution (``benchmarks/bench_maml_conv4.py``).
+                grouped convolution (``benchmarks/bench_maml_conv4.py``). Targets with
+                recurrent layers (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``), which ``vmap``
+                cannot batch, always take this path; the first such call issues a
+                :class:`LoopFallbackWarning` unless ``vectorize=False`` was passed.
 
         Returns:
             The target's output with a leading axis of size B.
@@ -319,6 +337,13 @@ class Target:
         if use_fast and fast is not False and buffers is None:
             assert self._plan is not None
             return run_mlp_plan(self._plan, params, inputs[0], shared=flags[0])
+        if vectorize and self._recurrent:
+            if not self._noticed:
+                self._noticed = True
+                kinds = ", ".join(f"nn.{k}" for k in self._recurrent)
+                notice = _RECURRENT_NOTICE.format(target=self._name, kinds=kinds, b=b)
+                warnings.warn(notice, LoopFallbackWarning, stacklevel=2)
+            vectorize = False
         if not vectorize:
             outs = [
                 functional_call(

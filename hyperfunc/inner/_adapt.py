@@ -94,6 +94,16 @@ def check_second_order(
         raise SecondOrderError(_ONCE.format(nodes=sorted(set(nodes)), fix=fix))
 
 
+def _check_memory_options(checkpoint: object, truncate: object, steps: int) -> None:
+    if not isinstance(checkpoint, bool):
+        raise TypeError(f"checkpoint must be True or False, got {checkpoint!r}")
+    if truncate is not None and (not isinstance(truncate, int) or isinstance(truncate, bool) or truncate < 1):
+        raise ValueError(
+            f"truncate must be None (backpropagate through every inner step) or an int >= 1 (the last "
+            f"steps to differentiate through), got {truncate!r}"
+        )
+
+
 def _check_common(optimizer: object, steps: object, first_order: bool, fix: str) -> None:
     if isinstance(optimizer, str):
         raise TypeError(
@@ -172,14 +182,18 @@ def _run(
     steps: int,
     first_order: bool,
     fix: str,
+    checkpoint: bool = False,
+    truncate: int | None = None,
 ) -> dict[str, Tensor]:
     outer = torch.is_grad_enabled()
     # No graph is recorded outside (torch.no_grad): no meta-gradient exists, so first and
     # second order give the same values and the cheaper one is used.
-    create_graph = outer and not first_order
     current = dict(params)
     state = optimizer.init_state({n: current[n] for n in names})
-    for i in range(steps):
+    second = [outer and not first_order and (truncate is None or i >= steps - truncate) for i in range(steps)]
+
+    def step(i: int, current: dict[str, Tensor], state: Any) -> tuple[dict[str, Tensor], Any]:
+        create_graph = second[i]
         with torch.enable_grad():
             live = {n: _live(current[n], outer) for n in names}
             loss = loss_of({**current, **live})
@@ -191,12 +205,48 @@ def _run(
             found = torch.autograd.grad(
                 loss, list(live.values()), create_graph=create_graph, allow_unused=True
             )
-        if create_graph and i == 0:
+        if create_graph and i == second.index(True):
             check_second_order(names, list(live.values()), list(found), fix)
         grads: Grads = dict(zip(names, found))
         updated, state = optimizer.step(live, grads, state)
-        current.update(updated)
+        return {**current, **updated}, state
+
+    for i in range(steps):
+        if checkpoint and outer:  # keep only each step's inputs; recompute the step in the backward pass
+            current, state = torch.utils.checkpoint.checkpoint(step, i, current, state, use_reentrant=False)
+        else:
+            current, state = step(i, current, state)
     return current
+
+
+def reptile(params: Mapping[str, Tensor], adapted: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Reptile's meta-gradient ``θ − φ`` (Nichol et al. 2018): use it as ``.grad`` of the initialisation.
+
+    ``adapted`` are the weights after a first-order inner loop from ``params``;
+    an outer optimiser step on ``θ`` with these gradients moves the
+    initialisation towards the adapted weights. For a meta-batch, average the
+    per-episode results (or pass :func:`adapt_batched`'s output, whose leading
+    episode axis is averaged here when ``params`` have none).
+
+    Examples:
+        >>> import torch
+        >>> from hyperfunc.inner import reptile
+        >>> theta = {"w": torch.tensor([1.0, 2.0])}
+        >>> reptile(theta, {"w": torch.tensor([[0.0, 2.0], [1.0, 1.0]])})["w"]   # two episodes
+        tensor([0.5000, 0.5000])
+    """
+    out: dict[str, Tensor] = {}
+    for n, p in params.items():
+        a = adapted[n].detach()
+        if a.dim() == p.dim() + 1:
+            a = a.mean(0)
+        if a.shape != p.shape:
+            raise ValueError(
+                f"adapted[{n!r}] has shape {list(adapted[n].shape)}, expected {list(p.shape)} "
+                f"(or [episodes, *{list(p.shape)}])"
+            )
+        out[n] = p.detach() - a
+    return out
 
 
 def adapt(
@@ -210,6 +260,8 @@ def adapt(
     steps: int = 1,
     first_order: bool = False,
     only: Collection[str] | None = None,
+    checkpoint: bool = False,
+    truncate: int | None = None,
 ) -> dict[str, Tensor]:
     """Adapt ``params`` to one support set ``(x, y)`` with ``steps`` optimiser steps.
 
@@ -239,6 +291,13 @@ def adapt(
             without ``create_graph``).
         only: the names of the parameters to adapt (the others stay fixed, e.g. a
             head-only inner loop); default all.
+        checkpoint: keep only each inner step's inputs and recompute the step during
+            the backward pass (``torch.utils.checkpoint``): memory no longer grows
+            with the activations of every step, for about one more forward and
+            gradient per step; the meta-gradients are the same.
+        truncate: differentiate through only the last ``truncate`` inner steps; the
+            earlier ones are first order (their updates pass the meta-gradient on
+            unchanged, as in FOMAML), so their graphs are not kept. ``None``: all.
 
     Returns:
         The adapted weights: a new dict with the same names (the fixed ones are the
@@ -267,7 +326,9 @@ def adapt(
     if torch._C._are_functorch_transforms_active():
         raise RuntimeError(_UNDER_VMAP)
     names = select_params(params, only)
-    return _run(params, names, lambda p: loss_fn(target(p, x), y), optimizer, steps, first_order, fix)
+    _check_memory_options(checkpoint, truncate, steps)
+    return _run(params, names, lambda p: loss_fn(target(p, x), y), optimizer, steps, first_order, fix,
+                checkpoint, truncate)
 
 
 def adapt_batched(
@@ -282,6 +343,8 @@ def adapt_batched(
     first_order: bool = False,
     only: Collection[str] | None = None,
     vectorize: bool = True,
+    checkpoint: bool = False,
+    truncate: int | None = None,
 ) -> dict[str, Tensor]:
     """Adapt one weight set per episode, for a meta-batch of ``B`` episodes at once.
 
@@ -308,6 +371,7 @@ def adapt_batched(
         vectorize: evaluate the target on the episodes with ``vmap`` (default) or,
             if ``False``, one episode after another (see :meth:`Target.batched`:
             faster on a CPU for convolutional targets). Same values and gradients.
+        checkpoint, truncate: as for :func:`adapt`.
 
     Returns:
         The adapted weights, every tensor with a leading axis ``B``.
@@ -357,4 +421,5 @@ def adapt_batched(
             )
         return losses.sum()
 
-    return _run(params, names, loss_of, optimizer, steps, first_order, fix)
+    _check_memory_options(checkpoint, truncate, steps)
+    return _run(params, names, loss_of, optimizer, steps, first_order, fix, checkpoint, truncate)

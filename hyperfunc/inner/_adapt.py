@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ from torch import Tensor
 from hyperfunc._errors import SpecMismatchError
 from hyperfunc._target import Target
 from hyperfunc.inner._base import Grads, InnerOptimizer, SecondOrderError
+from hyperfunc.inner._implicit import implicit_run
 
 __all__ = ["adapt", "adapt_batched", "check_second_order", "select_params"]
 
@@ -102,6 +104,32 @@ def _check_memory_options(checkpoint: object, truncate: object, steps: int) -> N
             f"truncate must be None (backpropagate through every inner step) or an int >= 1 (the last "
             f"steps to differentiate through), got {truncate!r}"
         )
+
+
+def _check_implicit(
+    lam: object, cg_steps: object, optimizer: InnerOptimizer[Any], only: object, first_order: bool,
+    checkpoint: bool, truncate: int | None,
+) -> None:
+    problems = []
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam <= 0:
+        problems.append(f"implicit (the proximal strength λ) must be a finite number > 0, got {lam!r}")
+    if isinstance(cg_steps, bool) or not isinstance(cg_steps, int) or cg_steps < 1:
+        problems.append(f"cg_steps must be an int >= 1, got {cg_steps!r}")
+    if only is not None:
+        problems.append("implicit meta-gradients adapt every tensor: drop only=")
+    if first_order or checkpoint or truncate is not None:
+        problems.append("implicit replaces first_order / checkpoint / truncate: pass only implicit=")
+    settings = [getattr(optimizer, f, None) for f in ("lr", "lrs")]
+    tensors = [
+        t for v in settings for t in (v.values() if isinstance(v, dict) else [v]) if isinstance(t, Tensor)
+    ]
+    if any(t.requires_grad for t in tensors):
+        problems.append(
+            f"{type(optimizer).__name__}'s learned rates would get no implicit meta-gradient (the inner "
+            "solution does not depend on them); use an optimiser with fixed rates (SGD, Adam)"
+        )
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def _check_common(optimizer: object, steps: object, first_order: bool, fix: str) -> None:
@@ -262,6 +290,8 @@ def adapt(
     only: Collection[str] | None = None,
     checkpoint: bool = False,
     truncate: int | None = None,
+    implicit: float | None = None,
+    cg_steps: int = 10,
 ) -> dict[str, Tensor]:
     """Adapt ``params`` to one support set ``(x, y)`` with ``steps`` optimiser steps.
 
@@ -298,6 +328,13 @@ def adapt(
         truncate: differentiate through only the last ``truncate`` inner steps; the
             earlier ones are first order (their updates pass the meta-gradient on
             unchanged, as in FOMAML), so their graphs are not kept. ``None``: all.
+        implicit: iMAML's proximal strength λ (Rajeswaran et al. 2019): the inner
+            loop minimises ``loss + λ/2 · ‖φ − θ‖²`` without keeping any graph, and
+            the meta-gradient is the implicit one, ``(I + H/λ)⁻¹ ∂L/∂φ`` with ``H``
+            the inner loss's Hessian at the result, from ``cg_steps``
+            conjugate-gradient iterations: memory independent of ``steps``.
+            ``None`` (default): differentiate through the steps.
+        cg_steps: conjugate-gradient iterations of the implicit meta-gradient.
 
     Returns:
         The adapted weights: a new dict with the same names (the fixed ones are the
@@ -327,8 +364,14 @@ def adapt(
         raise RuntimeError(_UNDER_VMAP)
     names = select_params(params, only)
     _check_memory_options(checkpoint, truncate, steps)
-    return _run(params, names, lambda p: loss_fn(target(p, x), y), optimizer, steps, first_order, fix,
-                checkpoint, truncate)
+
+    def loss_of(p: dict[str, Tensor]) -> Tensor:
+        return loss_fn(target(p, x), y)
+
+    if implicit is not None:
+        _check_implicit(implicit, cg_steps, optimizer, only, first_order, checkpoint, truncate)
+        return implicit_run(params, names, loss_of, optimizer, steps, float(implicit), cg_steps, False)
+    return _run(params, names, loss_of, optimizer, steps, first_order, fix, checkpoint, truncate)
 
 
 def adapt_batched(
@@ -345,6 +388,8 @@ def adapt_batched(
     vectorize: bool = True,
     checkpoint: bool = False,
     truncate: int | None = None,
+    implicit: float | None = None,
+    cg_steps: int = 10,
 ) -> dict[str, Tensor]:
     """Adapt one weight set per episode, for a meta-batch of ``B`` episodes at once.
 
@@ -371,7 +416,8 @@ def adapt_batched(
         vectorize: evaluate the target on the episodes with ``vmap`` (default) or,
             if ``False``, one episode after another (see :meth:`Target.batched`:
             faster on a CPU for convolutional targets). Same values and gradients.
-        checkpoint, truncate: as for :func:`adapt`.
+        checkpoint, truncate, implicit, cg_steps: as for :func:`adapt` (the
+            implicit solve is per episode).
 
     Returns:
         The adapted weights, every tensor with a leading axis ``B``.
@@ -422,4 +468,7 @@ def adapt_batched(
         return losses.sum()
 
     _check_memory_options(checkpoint, truncate, steps)
+    if implicit is not None:
+        _check_implicit(implicit, cg_steps, optimizer, only, first_order, checkpoint, truncate)
+        return implicit_run(params, names, loss_of, optimizer, steps, float(implicit), cg_steps, True)
     return _run(params, names, loss_of, optimizer, steps, first_order, fix, checkpoint, truncate)

@@ -13,7 +13,14 @@ from hyperfunc._param_dict import dotted, parameter_dict
 from hyperfunc._target import Target
 from hyperfunc.fewshot._batch import EpisodeBatch
 from hyperfunc.fewshot._method import Batch, FewShotMethod
-from hyperfunc.inner import InnerOptimizer, MetaSGD, adapt_batched, check_rate, select_params
+from hyperfunc.inner import (
+    InnerOptimizer,
+    MetaSGD,
+    adapt_batched,
+    check_loop_options,
+    check_rate,
+    select_params,
+)
 
 __all__ = ["MAML"]
 
@@ -52,6 +59,13 @@ class MAML(FewShotMethod):
         vectorize: evaluate the episodes with ``vmap`` (default) or one after
             another; the loop is about twice as fast on a CPU with ``conv4``
             (``benchmarks/bench_maml_conv4.py``). Same values and gradients.
+        checkpoint, truncate: memory for long inner loops (recompute the steps in
+            the backward pass; differentiate through the last ``truncate`` steps
+            only): see :func:`hyperfunc.inner.adapt`.
+        implicit, cg_steps: iMAML (Rajeswaran et al. 2019): a proximal inner
+            problem of strength ``implicit`` and the implicit meta-gradient from
+            ``cg_steps`` conjugate-gradient iterations (``--method-arg implicit=1.0``
+            on the command line); see :func:`hyperfunc.inner.adapt`.
 
     Raises:
         SecondOrderError: (from :meth:`loss`) second order was asked for through a
@@ -85,6 +99,10 @@ class MAML(FewShotMethod):
         optimizer: str = "sgd",
         only: Sequence[str] | None = None,
         vectorize: bool = True,
+        checkpoint: bool = False,
+        truncate: int | None = None,
+        implicit: float | None = None,
+        cg_steps: int = 10,
     ) -> None:
         super().__init__(target, params, loss=loss)
         if not isinstance(inner_steps, int) or isinstance(inner_steps, bool) or inner_steps < 0:
@@ -92,6 +110,8 @@ class MAML(FewShotMethod):
         check_rate(inner_lr, "inner_lr")
         self.inner_steps, self.inner_lr, self.first_order = inner_steps, float(inner_lr), bool(first_order)
         self.optimizer_name, self.vectorize = str(optimizer), bool(vectorize)
+        self.checkpoint, self.truncate = checkpoint, truncate
+        self.implicit, self.cg_steps = implicit, cg_steps
         factory = hyperfunc.inner.get(self.optimizer_name)  # unknown names: a did-you-mean error
         self.only = None if only is None else select_params(self.weights(), only)
         adapted = list(target.spec.names) if self.only is None else self.only
@@ -102,6 +122,10 @@ class MAML(FewShotMethod):
             init = MetaSGD.init_rates({n: self.weights()[n] for n in adapted}, lr=self.inner_lr)
             self.rates = parameter_dict(init, clone=False)
         self._out_sizes: dict[tuple[int, ...], int] = {}
+        check_loop_options(  # a bad inner-loop option fails here, not in the middle of training
+            self.inner_optimizer(), steps=self.inner_steps, first_order=self.first_order, only=self.only,
+            checkpoint=checkpoint, truncate=truncate, implicit=implicit, cg_steps=cg_steps,
+        )
 
     def inner_optimizer(self) -> InnerOptimizer[Any]:
         """The differentiable optimiser of the inner loop (Meta-SGD's reads the current rates)."""
@@ -115,7 +139,8 @@ class MAML(FewShotMethod):
         return {
             "inner_steps": self.inner_steps, "inner_lr": self.inner_lr,
             "first_order": self.first_order, "loss": self.loss_name, "optimizer": self.optimizer_name,
-            "only": self.only, "vectorize": self.vectorize,
+            "only": self.only, "vectorize": self.vectorize, "checkpoint": self.checkpoint,
+            "truncate": self.truncate, "implicit": self.implicit, "cg_steps": self.cg_steps,
         }
 
     def _inner_loss(self, pred: Tensor, y: Tensor) -> Tensor:
@@ -150,7 +175,8 @@ class MAML(FewShotMethod):
         return adapt_batched(
             self.target, self.weights(), self._inner_loss, batch.x_support, batch.y_support,
             optimizer=self.inner_optimizer(), steps=self.inner_steps, first_order=self.first_order,
-            only=self.only, vectorize=self.vectorize,
+            only=self.only, vectorize=self.vectorize, checkpoint=self.checkpoint, truncate=self.truncate,
+            implicit=self.implicit, cg_steps=self.cg_steps,
         )
 
     def predict(self, batch: Batch) -> Tensor:

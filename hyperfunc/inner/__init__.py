@@ -34,7 +34,14 @@ from hyperfunc.inner._adadelta import Adadelta, AdadeltaState
 from hyperfunc.inner._adagrad import Adagrad, AdagradState
 from hyperfunc.inner._adam import Adam, AdamState, AdamW
 from hyperfunc.inner._adamax import Adamax, AdamaxState
-from hyperfunc.inner._adapt import adapt, adapt_batched, check_second_order, reptile, select_params
+from hyperfunc.inner._adapt import (
+    adapt,
+    adapt_batched,
+    check_loop_options,
+    check_second_order,
+    reptile,
+    select_params,
+)
 from hyperfunc.inner._asgd import ASGD, ASGDState
 from hyperfunc.inner._base import InnerOptimizer, SecondOrderError, check_rate, import_state
 from hyperfunc.inner._meta_sgd import MetaSGD
@@ -46,7 +53,8 @@ __all__ = [
     "InnerOptimizer", "SGD", "SGDState", "MetaSGD", "Adam", "AdamW", "AdamState", "RMSprop", "RMSpropState",
     "Adagrad", "AdagradState", "Adadelta", "AdadeltaState", "Adamax", "AdamaxState", "ASGD", "ASGDState",
     "Rprop", "RpropState", "import_state",
-    "adapt", "adapt_batched", "reptile", "check_second_order", "select_params", "check_rate",
+    "adapt", "adapt_batched", "reptile", "check_loop_options", "check_second_order", "select_params",
+    "check_rate",
     "SecondOrderError",
     "registry", "register", "get", "names", "entries",
 ]

@@ -106,6 +106,36 @@ def _check_memory_options(checkpoint: object, truncate: object, steps: int) -> N
         )
 
 
+def check_loop_options(
+    optimizer: InnerOptimizer[Any],
+    *,
+    steps: int = 1,
+    first_order: bool = False,
+    only: object = None,
+    checkpoint: bool = False,
+    truncate: int | None = None,
+    implicit: float | None = None,
+    cg_steps: int = 10,
+) -> None:
+    """Raise a ``ValueError``/``TypeError`` naming every bad inner-loop option, before any step runs.
+
+    :func:`adapt` and :func:`adapt_batched` check their options this way; a method
+    that runs them later (MAML) calls it when it is built, so a mistake surfaces at
+    once (on the command line: one line, exit status 2) and not mid-training.
+
+    Examples:
+        >>> from hyperfunc.inner import SGD, check_loop_options
+        >>> check_loop_options(SGD(lr=0.1), steps=5, implicit=1.0)
+        >>> check_loop_options(SGD(lr=0.1), truncate=0)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: truncate must be None (backpropagate through every inner step) or an int >= 1 ...
+    """
+    _check_memory_options(checkpoint, truncate, steps)
+    if implicit is not None:
+        _check_implicit(implicit, cg_steps, optimizer, only, first_order, checkpoint, truncate)
+
+
 def _check_implicit(
     lam: object, cg_steps: object, optimizer: InnerOptimizer[Any], only: object, first_order: bool,
     checkpoint: bool, truncate: int | None,

@@ -25,22 +25,36 @@ def _scale(c: Tensor, t: Tensor, batched: bool) -> Tensor:
 
 
 def conjugate_gradient(
-    apply: Callable[[list[Tensor]], list[Tensor]], b: list[Tensor], steps: int, batched: bool
+    apply: Callable[[list[Tensor]], list[Tensor]],
+    b: list[Tensor],
+    steps: int,
+    batched: bool,
 ) -> list[Tensor]:
-    """Solve ``A x = b`` for a symmetric positive definite ``A`` given as ``apply(x) = A x``."""
+    """Solve ``A x = b`` for a symmetric ``A`` given as ``apply(x) = A x`` (positive definite near the answer).
+
+    Iterations stop (per episode when ``batched``) at the first direction of non-positive
+    curvature, which keeps the solve finite when the inner loss is not convex.
+    """
     x = [torch.zeros_like(t) for t in b]
     r = [t.clone() for t in b]
     p = [t.clone() for t in r]
     rr = _dot(r, r, batched)
+    live = torch.ones_like(rr, dtype=torch.bool)  # per episode: still iterating
     for _ in range(steps):
         ap = apply(p)
-        alpha = rr / _dot(p, ap, batched).clamp_min(torch.finfo(rr.dtype).tiny)
+        pap = _dot(p, ap, batched)
+        # stop where the curvature along p is not positive (the inner loss is not convex there) or
+        # the residual vanished: the usual truncated CG, so an indefinite Hessian cannot blow it up
+        live = live & (pap > 0) & (rr > 0)
+        alpha = torch.where(live, rr / torch.where(live, pap, torch.ones_like(pap)), torch.zeros_like(pap))
         x = [u + _scale(alpha, v, batched) for u, v in zip(x, p)]
         r = [u - _scale(alpha, v, batched) for u, v in zip(r, ap)]
         rr_new = _dot(r, r, batched)
-        beta = rr_new / rr.clamp_min(torch.finfo(rr.dtype).tiny)
+        beta = torch.where(live, rr_new / torch.where(live, rr, torch.ones_like(rr)), torch.zeros_like(rr))
         p = [u + _scale(beta, v, batched) for u, v in zip(r, p)]
         rr = rr_new
+        if not bool(live.any()):
+            break
     return x
 
 

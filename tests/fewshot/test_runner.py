@@ -121,3 +121,17 @@ def test_cli_few_shot_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
                  "--out", str(tmp_path / "b")]) == 2
     assert "not a few-shot sampler" in capsys.readouterr().err
     assert {"maml", "protonets", "hypermaml", "hypershot"} <= set(hf.methods.names())
+
+
+def test_cli_runs_imaml_and_checkpointed_maml(tmp_path: Path) -> None:
+    base = ["run", "--method", "maml", "--tasks", "sinusoid", "--target", "mlp", "--target-arg", "hidden=[16]",
+            "--method-arg", "inner_lr=0.01", "--method-arg", "inner_steps=3", "--steps", "3",
+            "--test-episodes", "10", "--no-progress"]
+    assert main([*base, "--method-arg", "implicit=1.0", "--method-arg", "cg_steps=5",
+                 "--out", str(tmp_path / "imaml")]) == 0
+    settings = json.loads((tmp_path / "imaml" / "results.json").read_text())["method_settings"]
+    assert settings["implicit"] == 1.0 and settings["cg_steps"] == 5
+    assert main([*base, "--method-arg", "checkpoint=true", "--method-arg", "truncate=2",
+                 "--out", str(tmp_path / "ckpt")]) == 0
+    assert main([*base, "--method-arg", "implicit=0", "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()

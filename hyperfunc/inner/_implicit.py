@@ -30,7 +30,7 @@ def conjugate_gradient(
     steps: int,
     batched: bool,
 ) -> list[Tensor]:
-    """Solve ``A x = b`` for a symmetric ``A`` given as ``apply(x) = A x`` (positive definite near the answer).
+    """Solve ``A x = b`` for a symmetric ``A`` given as ``apply(x) = A x``.
 
     Iterations stop (per episode when ``batched``) at the first direction of non-positive
     curvature, which keeps the solve finite when the inner loss is not convex.

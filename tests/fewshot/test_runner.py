@@ -124,7 +124,8 @@ def test_cli_few_shot_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_cli_runs_imaml_and_checkpointed_maml(tmp_path: Path) -> None:
-    base = ["run", "--method", "maml", "--tasks", "sinusoid", "--target", "mlp", "--target-arg", "hidden=[16]",
+    base = ["run", "--method", "maml", "--tasks", "sinusoid", "--target", "mlp",
+            "--target-arg", "hidden=[16]",
             "--method-arg", "inner_lr=0.01", "--method-arg", "inner_steps=3", "--steps", "3",
             "--test-episodes", "10", "--no-progress"]
     assert main([*base, "--method-arg", "implicit=1.0", "--method-arg", "cg_steps=5",

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -211,7 +212,8 @@ def _table(rows: list[dict[str, object]], steps_list: list[int]) -> list[str]:
         "## Long inner loops: memory and time of a second-order MAML meta-iteration (CPU)",
         "",
         f"conv4 (64 channels, batch norm), Omniglot 5-way 1-shot 15-query, one episode, SGD 0.1; "
-        f"{torch.__version__}, 2 threads; `python benchmarks/bench_inner_memory.py --record`. Peak = the "
+        f"{platform.machine()} CPU, torch {torch.__version__}, 2 threads; "
+        "`python benchmarks/bench_inner_memory.py --record`. Peak = the "
         "process's extra resident memory during a meta-iteration (large blocks returned on free); time: "
         "the second meta-iteration, default allocator.",
         "",

@@ -20,6 +20,9 @@ from hyperfunc._spec import ParamSpec
 __all__ = ["Target", "stateless", "check_finite", "LoopFallbackWarning"]
 
 
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
 class LoopFallbackWarning(UserWarning):
     """:meth:`Target.batched` evaluates the weight sets one after another (no batching rule exists)."""
 
@@ -123,6 +126,7 @@ class Target:
         self._plan: list[Step] | None = mlp_plan(self._skel) if not self._buffers else None
         #: recurrent layers (RNN, GRU, LSTM) have no vmap batching rule: batched() loops over weight sets
         self._recurrent = sorted({type(m).__name__ for m in module.modules() if isinstance(m, nn.RNNBase)})
+        self._conv = any(isinstance(m, _CONVS) for m in module.modules())
         self._noticed = False
         self._name = type(module).__name__
         self.check_finite = check_finite
@@ -279,7 +283,7 @@ class Target:
         shared: bool | Sequence[bool] = False,
         buffers: Mapping[str, Tensor] | None = None,
         fast: bool | None = None,
-        vectorize: bool = True,
+        vectorize: bool | None = None,
     ) -> Any:
         """Evaluate B weight sets in one vectorised call.
 
@@ -293,11 +297,12 @@ class Target:
             fast: use the batched-matmul path for plain MLP targets. ``None`` (the
                 default) uses it whenever the target is a plain MLP called with one
                 tensor input; ``False`` forces the general ``vmap`` path.
-            vectorize: ``False`` evaluates the weight sets one after another (a
-                Python loop, results stacked) instead of with ``vmap``. Values and
-                gradients are the same; on a CPU a loop is about twice as fast for
-                convolutional targets such as ``conv4``, whose batched form becomes a
-                grouped convolution (``benchmarks/bench_maml_conv4.py``). Targets with
+            vectorize: ``True`` evaluates the weight sets with ``vmap``, ``False`` one
+                after another (a Python loop, results stacked). Values and gradients
+                are the same. ``None`` (the default) chooses: a loop for convolutional
+                targets on a CPU, where ``vmap``'s grouped convolution is about twice as
+                slow as a loop for ``conv4`` (measured: ``benchmarks/bench_maml_conv4.py``),
+                ``vmap`` otherwise. Targets with
                 recurrent layers (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``), which ``vmap``
                 cannot batch, always take this path; the first such call issues a
                 :class:`LoopFallbackWarning` unless ``vectorize=False`` was passed.
@@ -337,6 +342,8 @@ class Target:
         if use_fast and fast is not False and buffers is None:
             assert self._plan is not None
             return run_mlp_plan(self._plan, params, inputs[0], shared=flags[0])
+        if vectorize is None:  # measured: a loop beats vmap's grouped convolution on a CPU
+            vectorize = not (self._conv and all(p.device.type == "cpu" for p in params.values()))
         if vectorize and self._recurrent:
             if not self._noticed:
                 self._noticed = True

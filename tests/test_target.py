@@ -374,3 +374,23 @@ def test_batched_loop_equals_vmap_values_and_gradients(shared: bool) -> None:
     g2 = torch.autograd.grad(vmapped.pow(2).sum(), list(params.values()))
     for a, b in zip(g1, g2):
         torch.testing.assert_close(a, b)
+
+
+def test_batched_chooses_a_loop_for_conv_targets_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hyperfunc._target as module
+
+    conv = hf.stateless(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Flatten()))
+    params = conv.init_params((3,))
+    x = torch.randn(3, 4, 1, 5, 5)
+    looped = conv.batched(params, x, vectorize=False)
+
+    def no_vmap(*args: object, **kwargs: object) -> object:
+        raise AssertionError("vmap was used")
+
+    monkeypatch.setattr(module, "vmap", no_vmap)
+    torch.testing.assert_close(conv.batched(params, x), looped)  # default: the loop (faster on a CPU)
+    with pytest.raises(AssertionError, match="vmap was used"):
+        conv.batched(params, x, vectorize=True)  # overridable
+    mlp = hf.stateless(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.LayerNorm(3)))
+    with pytest.raises(AssertionError, match="vmap was used"):
+        mlp.batched(mlp.init_params((3,)), torch.randn(3, 4, 2))  # not convolutional: vmap

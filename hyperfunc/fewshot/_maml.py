@@ -56,9 +56,10 @@ class MAML(FewShotMethod):
             with learning rate ``inner_lr``).
         only: names of the tensors to adapt (e.g. the last layer's, as in ANIL);
             default all. The others keep their meta-learned values.
-        vectorize: evaluate the episodes with ``vmap`` (default) or one after
-            another; the loop is about twice as fast on a CPU with ``conv4``
-            (``benchmarks/bench_maml_conv4.py``). Same values and gradients.
+        vectorize: evaluate the episodes with ``vmap`` (``True``), one after another
+            (``False``), or choose (``None``, the default: the loop for convolutional
+            targets on a CPU, about twice as fast with ``conv4``:
+            ``benchmarks/bench_maml_conv4.py``). Same values and gradients.
         checkpoint, truncate: memory for long inner loops (recompute the steps in
             the backward pass; differentiate through the last ``truncate`` steps
             only): see :func:`hyperfunc.inner.adapt`.
@@ -98,7 +99,7 @@ class MAML(FewShotMethod):
         params: Mapping[str, Tensor] | None = None,
         optimizer: str = "sgd",
         only: Sequence[str] | None = None,
-        vectorize: bool = True,
+        vectorize: bool | None = None,
         checkpoint: bool = False,
         truncate: int | None = None,
         implicit: float | None = None,
@@ -109,7 +110,7 @@ class MAML(FewShotMethod):
             raise ValueError(f"inner_steps must be an int >= 0, got {inner_steps!r}")
         check_rate(inner_lr, "inner_lr")
         self.inner_steps, self.inner_lr, self.first_order = inner_steps, float(inner_lr), bool(first_order)
-        self.optimizer_name, self.vectorize = str(optimizer), bool(vectorize)
+        self.optimizer_name, self.vectorize = str(optimizer), vectorize
         self.checkpoint, self.truncate = checkpoint, truncate
         self.implicit, self.cg_steps = implicit, cg_steps
         factory = hyperfunc.inner.get(self.optimizer_name)  # unknown names: a did-you-mean error

@@ -415,7 +415,7 @@ def adapt_batched(
     steps: int = 1,
     first_order: bool = False,
     only: Collection[str] | None = None,
-    vectorize: bool = True,
+    vectorize: bool | None = None,
     checkpoint: bool = False,
     truncate: int | None = None,
     implicit: float | None = None,
@@ -443,9 +443,10 @@ def adapt_batched(
         x, y: the support sets, ``[B, N, ...]``.
         optimizer, steps, first_order, only: as for :func:`adapt`. Optimiser
             hyperparameters (e.g. :class:`MetaSGD` rates) are shared by all episodes.
-        vectorize: evaluate the target on the episodes with ``vmap`` (default) or,
-            if ``False``, one episode after another (see :meth:`Target.batched`:
-            faster on a CPU for convolutional targets). Same values and gradients.
+        vectorize: evaluate the target on the episodes with ``vmap`` (``True``), one
+            episode after another (``False``), or choose (``None``, the default: a loop
+            for convolutional targets on a CPU, where it is faster; see
+            :meth:`Target.batched`). Same values and gradients.
         checkpoint, truncate, implicit, cg_steps: as for :func:`adapt` (the
             implicit solve is per episode).
 

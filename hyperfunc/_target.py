@@ -106,6 +106,12 @@ class Target:
     ``buffers=`` argument of a call. Keep your own running statistics by passing
     them explicitly.
 
+    **Running statistics on request.** :meth:`with_stats` evaluates like a call and
+    also returns the buffers as the module would hold them afterwards (batch norm's
+    running mean, variance and count updated from this batch in training mode),
+    without changing anything passed in: carry them along explicitly (for instance
+    through an inner loop, :func:`hyperfunc.inner.adapt_with_stats`).
+
     **Tied weights** appear once in the spec (under their first name) and are
     used at every place they are tied to.
     """
@@ -128,6 +134,7 @@ class Target:
         self._recurrent = sorted({type(m).__name__ for m in module.modules() if isinstance(m, nn.RNNBase)})
         self._conv = any(isinstance(m, _CONVS) for m in module.modules())
         self._noticed = False
+        self._stats_skel: nn.Module | None = None  # the skeleton with running statistics tracked
         self._name = type(module).__name__
         self.check_finite = check_finite
         self.randomness = randomness
@@ -191,6 +198,7 @@ class Target:
         """A copy of this target in training (or eval) mode; this one is unchanged."""
         new = copy.copy(self)
         new._skel = copy.deepcopy(self._skel).train(mode)
+        new._stats_skel = None
         if self._plan is not None:  # the plan's modules (e.g. Dropout) must be the new skeleton's
             new._plan = mlp_plan(new._skel)
         return new
@@ -265,6 +273,42 @@ class Target:
         return (dict(params), dict(bufs)) if bufs else dict(params)
 
     # -------------------------------------------------------------- calling
+    def with_stats(
+        self, params: Mapping[str, Tensor], *inputs: Any, buffers: Mapping[str, Tensor] | None = None
+    ) -> tuple[Any, dict[str, Tensor]]:
+        """``(output, new_buffers)``: a call that also returns the updated running statistics.
+
+        In training mode batch norm normalises with the batch's statistics (as a
+        call does) and the returned buffers hold the running mean, variance and
+        batch count updated from this batch exactly as ``nn.BatchNorm`` updates its
+        own; in eval mode they are returned unchanged. ``buffers`` (default
+        :attr:`buffers`) and everything else passed in stay unchanged.
+
+        Examples:
+            >>> import torch, hyperfunc as hf
+            >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+            >>> target = hf.stateless(net)
+            >>> x = torch.randn(8, 3) + 5
+            >>> out, stats = target.with_stats(dict(net.named_parameters()), x)
+            >>> _ = net(x)                                   # the module updates its own
+            >>> torch.allclose(stats["1.running_mean"], net[1].running_mean)
+            True
+            >>> int(stats["1.num_batches_tracked"])
+            1
+        """
+        self._check(params, inputs, ())
+        state = self._state(params, buffers)
+        if not isinstance(state, tuple):  # no buffers at all
+            return functional_call(self._skel, state, inputs), {}
+        if self._stats_skel is None:
+            skel = copy.deepcopy(self._skel)
+            for mod in skel.modules():
+                if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.running_mean is not None:
+                    mod.track_running_stats = True
+            self._stats_skel = skel
+        new = {k: v.detach().clone() for k, v in state[1].items()}
+        return functional_call(self._stats_skel, (state[0], new), inputs), new
+
     def __call__(
         self,
         params: Mapping[str, Tensor],

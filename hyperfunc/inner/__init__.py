@@ -37,6 +37,7 @@ from hyperfunc.inner._adamax import Adamax, AdamaxState
 from hyperfunc.inner._adapt import (
     adapt,
     adapt_batched,
+    adapt_with_stats,
     check_loop_options,
     check_second_order,
     reptile,
@@ -53,7 +54,8 @@ __all__ = [
     "InnerOptimizer", "SGD", "SGDState", "MetaSGD", "Adam", "AdamW", "AdamState", "RMSprop", "RMSpropState",
     "Adagrad", "AdagradState", "Adadelta", "AdadeltaState", "Adamax", "AdamaxState", "ASGD", "ASGDState",
     "Rprop", "RpropState", "import_state",
-    "adapt", "adapt_batched", "reptile", "check_loop_options", "check_second_order", "select_params",
+    "adapt", "adapt_batched", "adapt_with_stats", "reptile", "check_loop_options", "check_second_order",
+    "select_params",
     "check_rate",
     "SecondOrderError",
     "registry", "register", "get", "names", "entries",

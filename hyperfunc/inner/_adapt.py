@@ -404,6 +404,70 @@ def adapt(
     return _run(params, names, loss_of, optimizer, steps, first_order, fix, checkpoint, truncate)
 
 
+def adapt_with_stats(
+    target: Target,
+    params: Mapping[str, Tensor],
+    buffers: Mapping[str, Tensor] | None,
+    loss_fn: LossFn,
+    x: Tensor,
+    y: Tensor,
+    *,
+    optimizer: InnerOptimizer[Any],
+    steps: int = 1,
+    first_order: bool = False,
+    only: Collection[str] | None = None,
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """:func:`adapt`, also carrying batch norm's running statistics through the inner steps.
+
+    :func:`adapt` normalises every step with the support batch's statistics and
+    leaves running statistics alone (the meta-learning convention). Here each
+    inner step's forward pass also updates the running statistics, exactly as an
+    ``nn.Module`` in training mode would over those ``steps`` passes (the target
+    must be in training mode), and they are returned next to the adapted weights —
+    e.g. to evaluate the adapted network in eval mode afterwards. Nothing passed
+    in is changed.
+
+    Args:
+        target: a :class:`~hyperfunc.Target` (in training mode).
+        params: the initial weights.
+        buffers: the running statistics to start from (default ``target.buffers``).
+        loss_fn, x, y, optimizer, steps, first_order, only: as for :func:`adapt`.
+
+    Returns:
+        ``(adapted_weights, buffers_after_the_steps)``.
+
+    Examples:
+        >>> import torch, hyperfunc as hf
+        >>> from hyperfunc.inner import SGD, adapt_with_stats
+        >>> net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 1))
+        >>> target = hf.stateless(net)
+        >>> theta = {n: p.detach().clone().requires_grad_() for n, p in net.named_parameters()}
+        >>> x, y = torch.randn(16, 2), torch.randn(16, 1)
+        >>> mse = torch.nn.functional.mse_loss
+        >>> fast, stats = adapt_with_stats(target, theta, None, mse, x, y, optimizer=SGD(lr=0.1), steps=3)
+        >>> int(stats["1.num_batches_tracked"])                   # one update per inner step
+        3
+    """
+    fix = "first_order=True"
+    _check_common(optimizer, steps, first_order, fix)
+    if not isinstance(target, Target):
+        raise TypeError(f"adapt_with_stats needs a hyperfunc Target, got {type(target).__name__}")
+    if not target.training:
+        raise ValueError(
+            "adapt_with_stats updates running statistics, which only happens in training mode; the "
+            "target is in eval mode: pass target.train(), or use adapt() to keep the statistics fixed"
+        )
+    names = select_params(params, only)
+    carried = {"buffers": dict(target.buffers if buffers is None else buffers)}
+
+    def loss_of(p: dict[str, Tensor]) -> Tensor:
+        out, carried["buffers"] = target.with_stats(p, x, buffers=carried["buffers"])
+        return loss_fn(out, y)
+
+    fast = _run(params, names, loss_of, optimizer, steps, first_order, fix)
+    return fast, carried["buffers"]
+
+
 def adapt_batched(
     target: Target,
     params: Mapping[str, Tensor],

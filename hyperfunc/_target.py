@@ -274,7 +274,11 @@ class Target:
 
     # -------------------------------------------------------------- calling
     def with_stats(
-        self, params: Mapping[str, Tensor], *inputs: Any, buffers: Mapping[str, Tensor] | None = None
+        self,
+        params: Mapping[str, Tensor],
+        *inputs: Any,
+        buffers: Mapping[str, Tensor] | None = None,
+        **kwargs: Any,
     ) -> tuple[Any, dict[str, Tensor]]:
         """``(output, new_buffers)``: a call that also returns the updated running statistics.
 
@@ -299,7 +303,7 @@ class Target:
         self._check(params, inputs, ())
         state = self._state(params, buffers)
         if not isinstance(state, tuple):  # no buffers at all
-            return functional_call(self._skel, state, inputs), {}
+            return functional_call(self._skel, state, inputs, kwargs), {}
         if self._stats_skel is None:
             skel = copy.deepcopy(self._skel)
             for mod in skel.modules():
@@ -307,7 +311,7 @@ class Target:
                     mod.track_running_stats = True
             self._stats_skel = skel
         new = {k: v.detach().clone() for k, v in state[1].items()}
-        return functional_call(self._stats_skel, (state[0], new), inputs), new
+        return functional_call(self._stats_skel, (state[0], new), inputs, kwargs), new
 
     def __call__(
         self,

@@ -102,13 +102,24 @@ class FunctionalModule:
     :attr:`fast_params`, :meth:`parameters`; :meth:`named_parameters` and
     :attr:`params` give them by name, as a dict for :mod:`hyperfunc.inner`.
 
-    Buffers: the model's buffers are copied when the context is entered. Batch
-    norm in training mode uses batch statistics (as the model would) but does
-    not update running statistics; in eval mode it uses the copied ones.
+    Buffers: the model's buffers are copied when the context is entered
+    (:attr:`buffers`). Batch norm in training mode uses batch statistics (as the
+    model would); it updates the running statistics in :attr:`buffers` at every
+    forward only with ``innerloop_ctx(..., track_running_stats=True)`` (higher
+    loses them: its issue #103). In eval mode it uses :attr:`buffers`. The
+    model's own buffers never change.
     """
 
-    def __init__(self, target: Target, params: list[Tensor], track_higher_grads: bool) -> None:
+    def __init__(
+        self,
+        target: Target,
+        params: list[Tensor],
+        track_higher_grads: bool,
+        track_running_stats: bool = False,
+    ) -> None:
         self._target = target
+        self._buffers = target.buffers
+        self._track_stats = bool(track_running_stats)
         self._names = list(target.spec.names)
         self._track = bool(track_higher_grads)
         self._history: list[list[Tensor]] = []
@@ -124,7 +135,16 @@ class FunctionalModule:
         """Run the model's forward on the current fast weights (or on ``params``, which become them)."""
         if params is not None:
             self.fast_params = params
-        return self._target(self.params, *args, **kwargs)
+        if self._track_stats and self._target.training:
+            out, self._buffers = self._target.with_stats(self.params, *args, buffers=self._buffers, **kwargs)
+            return out
+        return self._target(self.params, *args, buffers=self._buffers, **kwargs)
+
+    @property
+    def buffers(self) -> dict[str, Tensor]:
+        """The running statistics (and other buffers) the model is evaluated with: copied from the
+        model, updated by every training-mode forward with ``track_running_stats=True``."""
+        return dict(self._buffers)
 
     forward = __call__
 
@@ -389,11 +409,12 @@ def innerloop_ctx(
     track_higher_grads: bool = True,
     *,
     adam_eps: Literal["torch", "higher"] = "higher",
+    track_running_stats: bool = False,
 ) -> Iterator[tuple[FunctionalModule, DifferentiableOptimizer]]:
     """A context manager for differentiable inner loops: yields ``(fmodel, diffopt)``, as ``higher``'s.
 
     The arguments and their order are those of ``higher.innerloop_ctx`` (plus the
-    keyword-only ``adam_eps``); ``model`` is never patched nor modified.
+    keyword-only ``adam_eps`` and ``track_running_stats``); ``model`` is never patched nor modified.
 
     Args:
         model: any ``nn.Module``.
@@ -418,6 +439,10 @@ def innerloop_ctx(
             by default. The updates differ only for weights with tiny gradients,
             but second-order meta-gradients through Adam are sensitive to exactly
             those, so the two settings give visibly different meta-gradients.
+        track_running_stats: update batch norm's running statistics at every
+            training-mode forward of ``fmodel`` (in ``fmodel.buffers``, as the model
+            would update its own), so ``fmodel.eval()`` after the inner loop uses
+            them; by default they stay as copied (the model's are never changed).
 
     Yields:
         ``(fmodel, diffopt)``: a :class:`FunctionalModule` and a :class:`DifferentiableOptimizer`.
@@ -457,7 +482,7 @@ def innerloop_ctx(
         fast = [p.detach().clone().to(device or p.device).requires_grad_(p.requires_grad) for p in reference]
     else:
         fast = [p.clone() if device is None else p.to(device, copy=True) for p in reference]
-    fmodel = FunctionalModule(target, fast, track_higher_grads)
+    fmodel = FunctionalModule(target, fast, track_higher_grads, track_running_stats)
     diffopt = DifferentiableOptimizer(
         opt, reference, fmodel, override=override, track_higher_grads=track_higher_grads,
         adam_eps=adam_eps, device=device,

@@ -55,3 +55,26 @@ def test_statistics_need_training_mode_and_a_target() -> None:
         adapt_with_stats(net, theta, None, mse, x, y, optimizer=SGD(lr=0.1))  # type: ignore[arg-type]
     _, same = hf.stateless(net).eval().with_stats(theta, x)
     assert all(torch.equal(same[k], v) for k, v in net.named_buffers())  # eval: unchanged
+
+
+def test_higher_front_end_keeps_running_statistics_when_asked() -> None:
+    import hyperfunc.higher as hh
+
+    x, y = torch.randn(16, 2, dtype=DTYPE) + 3, torch.randn(16, 1, dtype=DTYPE)
+    for track in (False, True):
+        net = _net()
+        copied = {k: v.clone() for k, v in net.named_buffers()}
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        with hh.innerloop_ctx(net, opt, track_running_stats=track) as (fmodel, diffopt):
+            for _ in range(3):
+                diffopt.step(mse(fmodel(x), y))
+            stats = fmodel.buffers
+        ref = _net()  # the module itself, one forward per step at the same fast weights
+        p = {n: v.detach().clone().requires_grad_() for n, v in ref.named_parameters()}
+        for _ in range(3):
+            g = torch.autograd.grad(mse(torch.func.functional_call(ref, p, (x,)), y), list(p.values()))
+            p = {n: (v - 0.1 * gi).detach().requires_grad_() for (n, v), gi in zip(p.items(), g)}
+        want = dict(ref.named_buffers()) if track else copied
+        for k, v in want.items():
+            torch.testing.assert_close(stats[k], v)
+        assert all(torch.equal(v, copied[k]) for k, v in net.named_buffers())  # the model is unchanged

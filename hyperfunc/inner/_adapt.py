@@ -416,6 +416,7 @@ def adapt_with_stats(
     steps: int = 1,
     first_order: bool = False,
     only: Collection[str] | None = None,
+    episodes: bool = False,
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """:func:`adapt`, also carrying batch norm's running statistics through the inner steps.
 
@@ -432,9 +433,15 @@ def adapt_with_stats(
         params: the initial weights.
         buffers: the running statistics to start from (default ``target.buffers``).
         loss_fn, x, y, optimizer, steps, first_order, only: as for :func:`adapt`.
+        episodes: ``x`` and ``y`` hold a meta-batch ``[B, ...]`` (as for
+            :func:`adapt_batched`); ``params`` and ``buffers`` are shared or ``[B, ...]``,
+            and every episode carries its own statistics (the episodes run one after
+            another: running statistics are updated in place by batch norm, which
+            ``vmap`` cannot batch).
 
     Returns:
-        ``(adapted_weights, buffers_after_the_steps)``.
+        ``(adapted_weights, buffers_after_the_steps)``, with a leading axis ``B``
+        with ``episodes=True``.
 
     Examples:
         >>> import torch, hyperfunc as hf
@@ -456,6 +463,26 @@ def adapt_with_stats(
         raise ValueError(
             "adapt_with_stats updates running statistics, which only happens in training mode; the "
             "target is in eval mode: pass target.train(), or use adapt() to keep the statistics fixed"
+        )
+    if episodes:
+        b = x.shape[0]
+        spec_batch = target.spec.validate(params)
+        start = dict(target.buffers if buffers is None else buffers)
+        per_param = tuple(spec_batch) == (b,)
+        own = target.buffers
+        per_buffer = bool(start) and all(v.dim() == own[k].dim() + 1 for k, v in start.items() if k in own)
+        outs = [
+            adapt_with_stats(
+                target,
+                {k: v[e] for k, v in params.items()} if per_param else params,
+                {k: v[e] for k, v in start.items()} if per_buffer else start,
+                loss_fn, x[e], y[e], optimizer=optimizer, steps=steps, first_order=first_order, only=only,
+            )
+            for e in range(b)
+        ]
+        return (
+            {k: torch.stack([o[0][k] for o in outs]) for k in outs[0][0]},
+            {k: torch.stack([o[1][k] for o in outs]) for k in outs[0][1]},
         )
     names = select_params(params, only)
     carried = {"buffers": dict(target.buffers if buffers is None else buffers)}

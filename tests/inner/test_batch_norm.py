@@ -78,3 +78,23 @@ def test_higher_front_end_keeps_running_statistics_when_asked() -> None:
         for k, v in want.items():
             torch.testing.assert_close(stats[k], v)
         assert all(torch.equal(v, copied[k]) for k, v in net.named_buffers())  # the model is unchanged
+
+
+def test_episodes_each_carry_their_own_statistics() -> None:
+    net = _net()
+    target = hf.stateless(net)
+    theta = {n: p.detach().clone().requires_grad_() for n, p in net.named_parameters()}
+    xs, ys = torch.randn(3, 16, 2, dtype=DTYPE) + torch.arange(3.0)[:, None, None], torch.randn(3, 16, 1)
+    ys = ys.to(DTYPE)
+    fast, stats = adapt_with_stats(
+        target, theta, None, mse, xs, ys, optimizer=SGD(lr=0.1), steps=2, episodes=True
+    )
+    assert stats["1.running_mean"].shape == (3, 8) and fast["0.weight"].shape == (3, 8, 2)
+    for e in range(3):
+        one, own = adapt_with_stats(target, theta, None, mse, xs[e], ys[e], optimizer=SGD(lr=0.1), steps=2)
+        for k in own:
+            torch.testing.assert_close(stats[k][e], own[k])
+        for k in one:
+            torch.testing.assert_close(fast[k][e], one[k])
+    again, more = adapt_with_stats(target, fast, stats, mse, xs, ys, optimizer=SGD(lr=0.1), episodes=True)
+    assert torch.equal(more["1.num_batches_tracked"], torch.full((3,), 3))  # per-episode statistics go on

@@ -96,5 +96,5 @@ def test_episodes_each_carry_their_own_statistics() -> None:
             torch.testing.assert_close(stats[k][e], own[k])
         for k in one:
             torch.testing.assert_close(fast[k][e], one[k])
-    again, more = adapt_with_stats(target, fast, stats, mse, xs, ys, optimizer=SGD(lr=0.1), episodes=True)
+    _, more = adapt_with_stats(target, fast, stats, mse, xs, ys, optimizer=SGD(lr=0.1), episodes=True)
     assert torch.equal(more["1.num_batches_tracked"], torch.full((3,), 3))  # per-episode statistics go on

@@ -12,7 +12,7 @@ from torch import Tensor
 from hyperfunc._errors import SpecMismatchError
 from hyperfunc._target import Target
 from hyperfunc.inner._base import Grads, InnerOptimizer, SecondOrderError
-from hyperfunc.inner._implicit import implicit_run
+from hyperfunc.inner._implicit import implicit_gradient
 
 __all__ = ["adapt", "adapt_batched", "check_second_order", "select_params"]
 
@@ -277,6 +277,27 @@ def _run(
     return current
 
 
+def _implicit(
+    params: Mapping[str, Tensor],
+    names: list[str],
+    loss_of: Callable[[dict[str, Tensor]], Tensor],
+    optimizer: InnerOptimizer[Any],
+    steps: int,
+    lam: float,
+    cg_steps: int,
+    batched: bool,
+) -> dict[str, Tensor]:
+    """iMAML: the inner loop on ``L(φ) + λ/2 · ‖φ − θ‖²`` without a graph, then the implicit meta-gradient."""
+    theta = {n: params[n].detach() for n in names}
+
+    def proximal(p: dict[str, Tensor]) -> Tensor:
+        return loss_of(p) + 0.5 * lam * sum(((p[n] - theta[n]) ** 2).sum() for n in names)
+
+    with torch.no_grad():  # first order, nothing kept: memory does not grow with the steps
+        phi = _run({k: v.detach() for k, v in params.items()}, names, proximal, optimizer, steps, True, "")
+    return implicit_gradient(params, phi, names, loss_of, lam, cg_steps, batched)
+
+
 def reptile(params: Mapping[str, Tensor], adapted: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Reptile's meta-gradient ``θ − φ`` (Nichol et al. 2018): use it as ``.grad`` of the initialisation.
 
@@ -400,7 +421,7 @@ def adapt(
 
     if implicit is not None:
         _check_implicit(implicit, cg_steps, optimizer, only, first_order, checkpoint, truncate)
-        return implicit_run(params, names, loss_of, optimizer, steps, float(implicit), cg_steps, False)
+        return _implicit(params, names, loss_of, optimizer, steps, float(implicit), cg_steps, False)
     return _run(params, names, loss_of, optimizer, steps, first_order, fix, checkpoint, truncate)
 
 
@@ -592,5 +613,5 @@ def adapt_batched(
     _check_memory_options(checkpoint, truncate, steps)
     if implicit is not None:
         _check_implicit(implicit, cg_steps, optimizer, only, first_order, checkpoint, truncate)
-        return implicit_run(params, names, loss_of, optimizer, steps, float(implicit), cg_steps, True)
+        return _implicit(params, names, loss_of, optimizer, steps, float(implicit), cg_steps, True)
     return _run(params, names, loss_of, optimizer, steps, first_order, fix, checkpoint, truncate)

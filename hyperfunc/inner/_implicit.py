@@ -8,9 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from hyperfunc.inner._base import InnerOptimizer
-
-__all__ = ["implicit_run"]
+__all__ = ["implicit_gradient"]
 
 
 def _dot(a: Sequence[Tensor], b: Sequence[Tensor], batched: bool) -> Tensor:
@@ -72,35 +70,24 @@ class _Implicit(torch.autograd.Function):
         return (None, None, *solved, *([None] * ctx.n))
 
 
-def implicit_run(
+def implicit_gradient(
     params: Mapping[str, Tensor],
+    phi: Mapping[str, Tensor],
     names: list[str],
     loss_of: Callable[[dict[str, Tensor]], Tensor],
-    optimizer: InnerOptimizer[Any],
-    steps: int,
     lam: float,
     cg_steps: int,
     batched: bool,
 ) -> dict[str, Tensor]:
-    """The inner loop of iMAML (Rajeswaran et al. 2019) for :func:`~hyperfunc.inner.adapt`.
+    """``phi`` (the solution of iMAML's proximal inner problem, without a graph) made differentiable.
 
-    Minimises ``L(φ) + λ/2 · ‖φ − θ‖²`` from ``φ = θ`` with ``optimizer`` and no
-    graph (memory does not grow with ``steps``); the returned weights carry the
-    implicit meta-gradient ``dφ*/dθ = (I + ∇²L(φ*)/λ)⁻¹``, applied in the backward
-    pass by ``cg_steps`` conjugate-gradient iterations with Hessian-vector products
-    at ``φ*`` (per episode when ``batched``).
+    The returned weights carry the implicit meta-gradient ``dφ*/dθ = (I + ∇²L(φ*)/λ)⁻¹``
+    with respect to ``params``, applied in the backward pass by ``cg_steps``
+    conjugate-gradient iterations with Hessian-vector products of ``loss_of`` at
+    ``φ*`` (per episode when ``batched``). The inner loop itself is
+    :func:`~hyperfunc.inner.adapt`'s (Rajeswaran et al. 2019).
     """
-    theta = {n: params[n].detach() for n in names}
-    phi = {n: params[n].detach() for n in params}
-    state = optimizer.init_state({n: phi[n] for n in names})
-    for _ in range(steps):
-        with torch.enable_grad():
-            live = {n: phi[n].detach().requires_grad_() for n in names}
-            prox = sum(((live[n] - theta[n]) ** 2).sum() for n in names)
-            loss = loss_of({**phi, **live}) + 0.5 * lam * prox
-            found = torch.autograd.grad(loss, list(live.values()), allow_unused=True)
-        updated, state = optimizer.step(live, dict(zip(names, found)), state)
-        phi.update({n: updated[n].detach() for n in names})
+    phi = dict(phi)
     if not torch.is_grad_enabled() or not any(params[n].requires_grad for n in names):
         return phi
 

@@ -24,6 +24,7 @@ from hyperfunc.run import (
     Request,
     RunConfig,
     RunFolder,
+    accepts,
     at_least,
     build_target,
     check_kwargs,
@@ -181,11 +182,6 @@ def run_fewshot(
     )
 
 
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    params = inspect.signature(fn).parameters
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
 class FewShotFamily(Family):
     """Few-shot learning: meta-train on episodes (one phase), then score test episodes."""
 
@@ -206,13 +202,13 @@ class FewShotFamily(Family):
         self, factory: Callable[..., Any], request: Request, extra: Mapping[str, Any], test: bool
     ) -> Any:
         kw: dict[str, Any] = {}
-        if _accepts(factory, "root") and request.data is not None:
+        if accepts(factory, "root") and request.data is not None:
             kw["root"] = request.data
-        if _accepts(factory, "split"):
+        if accepts(factory, "split"):
             kw["split"] = "evaluation" if test else "background"
-        if request.config.batch_size is not None and _accepts(factory, "batch_size"):
+        if request.config.batch_size is not None and accepts(factory, "batch_size"):
             kw["batch_size"] = request.config.batch_size
-        if _accepts(factory, "seed"):
+        if accepts(factory, "seed"):
             kw["seed"] = request.config.seed + (
                 10_000 if test else 0
             )  # test episodes never repeat training ones

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from hyperfunc.run import (
     Request,
     RunConfig,
     RunFolder,
+    accepts,
     at_least,
     between,
     check_kwargs,
@@ -271,7 +271,7 @@ class FieldsFamily(Family):
         factory = hyperfunc.tasks.get(request.tasks)
         check_kwargs(factory, request.task_args, "--task-arg", f"task {request.tasks!r}", ("root",))
         task_args = dict(request.task_args)
-        if request.data is not None and "root" in inspect.signature(factory).parameters:
+        if request.data is not None and accepts(factory, "root"):
             task_args["root"] = request.data
         images = factory(**task_args)
         if not isinstance(images, ImageSet):

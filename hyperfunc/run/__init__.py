@@ -16,7 +16,7 @@ See the "Runs" page of the docs.
 
 from __future__ import annotations
 
-from hyperfunc.run._args import build_target, check_kwargs, parse_assignments
+from hyperfunc.run._args import accepts, build_target, check_kwargs, parse_assignments
 from hyperfunc.run._config import POSITIVE, Check, RunConfig, at_least, between, option
 from hyperfunc.run._errors import (
     CheckpointError,
@@ -57,6 +57,7 @@ __all__ = [
     "families",
     # command-line helpers
     "parse_assignments",
+    "accepts",
     "check_kwargs",
     "build_target",
     # errors

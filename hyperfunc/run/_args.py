@@ -12,7 +12,7 @@ from torch import nn
 
 from hyperfunc.run._errors import UsageError
 
-__all__ = ["parse_assignments", "check_kwargs", "build_target"]
+__all__ = ["parse_assignments", "accepts", "check_kwargs", "build_target"]
 
 
 def parse_assignments(items: Sequence[str], flag: str) -> dict[str, Any]:
@@ -35,6 +35,18 @@ def parse_assignments(items: Sequence[str], flag: str) -> dict[str, Any]:
     return out
 
 
+def accepts(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` takes the keyword argument ``name`` (by name, or through ``**kwargs``).
+
+    Examples:
+        >>> from hyperfunc.run import accepts
+        >>> accepts(lambda root=None: 0, "root"), accepts(lambda **kw: 0, "root"), accepts(lambda: 0, "root")
+        (True, True, False)
+    """
+    params = inspect.signature(fn).parameters
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def check_kwargs(
     fn: Callable[..., Any], kwargs: Mapping[str, Any], flag: str, what: str, given: Sequence[str] = ()
 ) -> None:
@@ -43,10 +55,7 @@ def check_kwargs(
     ``given`` lists the names the caller fills itself (they may not be set with ``flag``).
     """
     params = inspect.signature(fn).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        unknown = []
-    else:
-        unknown = sorted(k for k in kwargs if k not in params)
+    unknown = sorted(k for k in kwargs if not accepts(fn, k))
     taken = sorted(k for k in kwargs if k in given)
     accepted = [
         n

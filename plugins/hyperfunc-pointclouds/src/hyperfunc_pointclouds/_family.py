@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import inspect
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from hyperfunc.run import (
     RunConfig,
     RunFolder,
     UsageError,
+    accepts,
     at_least,
     check_kwargs,
     move_method,
@@ -276,11 +276,6 @@ def fit(
     )
 
 
-def _takes(fn: Callable[..., Any], name: str) -> bool:
-    params = inspect.signature(fn).parameters
-    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
-
-
 def _from_task(request: Request) -> tuple[Clouds, Clouds, dict[str, Any]]:
     """Training and test clouds of the task, drawn with different seeds."""
     config = request.config
@@ -300,7 +295,7 @@ def _from_task(request: Request) -> tuple[Clouds, Clouds, dict[str, Any]]:
         )
     factory = hyperfunc.tasks.get(request.tasks)
     check_kwargs(factory, request.task_args, "--task-arg", f"task {request.tasks!r}", ("seed",))
-    if not _takes(factory, "seed"):
+    if not accepts(factory, "seed"):
         raise ValueError(
             f"task {request.tasks!r} takes no seed, so it can't draw test clouds apart from the "
             "training ones; use a task such as 'shapes', or --data PATH"

@@ -142,11 +142,15 @@ def _foreign_flags(extras: Sequence[str], family: Family) -> str:
     )
 
 
-def _request(argv: Sequence[str]) -> tuple[Request, Family, RunFolder, argparse.Namespace]:
+def _family_in(argv: Sequence[str]) -> tuple[Any, Family]:
+    """The method class and the family named by ``--method`` in ``argv`` (default hnet)."""
     pre = _Parser(add_help=False)
     pre.add_argument("--method", default="hnet")
-    known, _ = pre.parse_known_args(argv)
-    method_cls, family = _family_of(known.method)
+    return _family_of(pre.parse_known_args(argv)[0].method)
+
+
+def _request(argv: Sequence[str]) -> tuple[Request, Family, RunFolder, argparse.Namespace]:
+    method_cls, family = _family_in(argv)
     parser = build_run_parser(family)
     args, extras = parser.parse_known_args(argv)
     if extras:
@@ -194,9 +198,7 @@ def run_main(argv: Sequence[str]) -> int:
     """Execute ``hyperfunc run ARGV``; returns the exit status (a user's mistake: one line, status 2)."""
     if any(a in ("-h", "--help") for a in argv):
         try:
-            pre = _Parser(add_help=False)
-            pre.add_argument("--method", default="hnet")
-            build_run_parser(_family_of(pre.parse_known_args(argv)[0].method)[1]).print_help()
+            build_run_parser(_family_in(argv)[1]).print_help()
             return 0
         except (RunError, *SETUP_ERRORS) as exc:
             return _fail(exc)

@@ -32,6 +32,7 @@ __all__ = [
     "METRICS",
     "ENVIRONMENT",
     "strict_json",
+    "plain",
     "load_checkpoint",
     "atomic_write",
     "check_identity",
@@ -47,23 +48,28 @@ ENVIRONMENT = "environment.json"
 _TMP = ".tmp"
 
 
-def strict_json(obj: Any) -> str:
+def plain(o: Any) -> Any:
+    """``o`` as the data strict JSON holds: dicts with str keys, lists, str, numbers, bools, ``None``.
+
+    Non-finite floats become ``None``, tuples lists, one-element tensors their value,
+    anything else its ``str``. (What :func:`strict_json` writes, without writing it.)
+    """
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, Mapping):
+        return {str(k): plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [plain(v) for v in o]
+    if isinstance(o, (str, int, bool)) or o is None:
+        return o
+    if isinstance(o, torch.Tensor) and o.numel() == 1:
+        return plain(o.item())
+    return str(o)
+
+
+def strict_json(obj: Any, indent: int | None = 2) -> str:
     """JSON with non-finite floats written as ``null`` (strict JSON: no NaN, no Infinity)."""
-
-    def clean(o: Any) -> Any:
-        if isinstance(o, float):
-            return o if math.isfinite(o) else None
-        if isinstance(o, Mapping):
-            return {str(k): clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        if isinstance(o, (str, int, bool)) or o is None:
-            return o
-        if isinstance(o, torch.Tensor) and o.numel() == 1:
-            return clean(o.item())
-        return str(o)
-
-    return json.dumps(clean(obj), indent=2, allow_nan=False)
+    return json.dumps(plain(obj), indent=indent, allow_nan=False)
 
 
 def _umask() -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -30,7 +29,7 @@ from hyperfunc.run._folder import (
     RESULTS,
     RunFolder,
     check_identity,
-    strict_json,
+    plain,
 )
 from hyperfunc.run._metrics import MetricsLog, check_tensorboard
 
@@ -400,15 +399,8 @@ def train(
         check_tensorboard()
     if out is None and (resume or overwrite):
         raise ValueError("resume and overwrite need a run folder: pass out=")
-    ident = json.loads(
-        strict_json(
-            {
-                "method": type(method).__name__,
-                "phases": names,
-                "config": config.identity(),
-                **(identity or {}),
-            }
-        )
+    ident = plain(
+        {"method": type(method).__name__, "phases": names, "config": config.identity(), **(identity or {})}
     )
     folder = RunFolder(out) if out is not None else None
     if folder is not None:
@@ -454,7 +446,7 @@ def train(
             }
             folder.save(MODEL, state)
             folder.write_json(RESULTS, results)
-        return json.loads(strict_json(results))  # type: ignore[no-any-return]
+        return plain(results)  # type: ignore[no-any-return]
     finally:
         run.metrics.close()
         if folder is not None:

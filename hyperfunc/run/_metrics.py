@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import numbers
 from pathlib import Path
 from typing import IO, Any
@@ -58,7 +57,7 @@ class MetricsLog:
     def log(self, record: dict[str, Any], global_step: int) -> None:
         """Write ``record`` as a line; numbers also go to TensorBoard as ``phase/key``."""
         if self._file is not None:
-            self._file.write(json.dumps(json.loads(strict_json(record))) + "\n")
+            self._file.write(strict_json(record, indent=None) + "\n")
             self._file.flush()
         if self._tb is not None:
             prefix = record.get("phase", "run")

@@ -19,34 +19,11 @@ needs_data = pytest.mark.skipif(not (DATA / "omniglot_28.npz").exists(), reason=
 @needs_data
 def test_image_hypernet_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    code = main(
-        [
-            "run",
-            "--method",
-            "image-hypernet",
-            "--tasks",
-            "omniglot-images",
-            "--data",
-            str(DATA),
-            "--task-arg",
-            "test_images=6",
-            "--steps",
-            "4",
-            "--batch-size",
-            "4",
-            "--no-progress",
-            "--method-arg",
-            "embedding_dim=16",
-            "--method-arg",
-            "hidden=[32]",
-            "--target-arg",
-            "hidden=[8,8]",
-            "--out",
-            str(out),
-            "--mask-rate",
-            "0.5",
-        ]
-    )
+    args = ["run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--data", str(DATA),
+            "--task-arg", "test_images=6", "--batch-size", "4", "--no-progress",
+            "--method-arg", "embedding_dim=16", "--method-arg", "hidden=[32]", "--target-arg", "hidden=[8,8]",
+            "--out", str(out), "--mask-rate", "0.5"]
+    code = main([*args, "--steps", "4"])
     assert code == 0
     res = json.loads((out / "results.json").read_text())
     assert res["steps_done"] == 4 and res["test_images"] == 6 and res["identity"]["target_name"] is None
@@ -55,33 +32,7 @@ def test_image_hypernet_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFi
     assert (out / "reconstructions.png").stat().st_size > 1000
     assert "test PSNR" in capsys.readouterr().out
     # --resume continues the training to the new --steps (the same settings, or refused)
-    resumed = [
-        "run",
-        "--method",
-        "image-hypernet",
-        "--tasks",
-        "omniglot-images",
-        "--data",
-        str(DATA),
-        "--task-arg",
-        "test_images=6",
-        "--steps",
-        "6",
-        "--batch-size",
-        "4",
-        "--no-progress",
-        "--method-arg",
-        "embedding_dim=16",
-        "--method-arg",
-        "hidden=[32]",
-        "--target-arg",
-        "hidden=[8,8]",
-        "--out",
-        str(out),
-        "--mask-rate",
-        "0.5",
-        "--resume",
-    ]
+    resumed = [*args, "--steps", "6", "--resume"]
     assert main(resumed) == 0
     assert json.loads((out / "results.json").read_text())["steps_done"] == 6
     assert "resuming" in capsys.readouterr().err

@@ -21,9 +21,10 @@ def _optimizer(name: str, theta: dict[str, torch.Tensor]) -> Any:
     }[name]()
 
 
+@pytest.mark.parametrize("steps", [1, 4, 7])  # one segment; segments of 2 (⌈√4⌉); a short last one
 @pytest.mark.parametrize("opt", ["sgd", "adam", "meta-sgd"])
 @pytest.mark.parametrize("problem", ["mlp", "conv"])
-def test_checkpointed_inner_loop_gives_the_stored_meta_gradients(problem: str, opt: str) -> None:
+def test_checkpointed_inner_loop_gives_the_stored_meta_gradients(problem: str, opt: str, steps: int) -> None:
     make, data, loss = PROBLEMS[problem]
     (xs, ys), (xq, yq) = data(), data(seed=1)
     out = []
@@ -31,7 +32,7 @@ def test_checkpointed_inner_loop_gives_the_stored_meta_gradients(problem: str, o
         model = make()
         target, theta = hf.stateless(model), leaves(model)
         optimizer = _optimizer(opt, theta)
-        fast = adapt(target, theta, loss, xs, ys, optimizer=optimizer, steps=4, checkpoint=checkpoint)
+        fast = adapt(target, theta, loss, xs, ys, optimizer=optimizer, steps=steps, checkpoint=checkpoint)
         wrt = list(theta.values()) + (list(optimizer.lrs.values()) if opt == "meta-sgd" else [])
         out.append(torch.autograd.grad(loss(target(fast, xq), yq), wrt))
     assert max(g.abs().max().item() for g in out[0]) > 1e-4

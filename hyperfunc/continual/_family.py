@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 import hyperfunc
+import hyperfunc.distributed as hd
 from hyperfunc._target import stateless
 from hyperfunc.continual._method import ContinualMethod, TaskBatch
 from hyperfunc.continual._metrics import AccuracyMatrix
@@ -51,10 +52,11 @@ class ContinualConfig(RunConfig):
 
 
 def _accuracy(method: ContinualMethod, t: int, x: Tensor, y: Tensor, bs: int) -> float:
+    part = hd.share(len(y))  # under torchrun each process scores its share of the test set
     correct = 0
-    for xs, ys in zip(torch.split(x, bs), torch.split(y, bs)):
+    for xs, ys in zip(torch.split(x[part], bs), torch.split(y[part], bs)):
         correct += int((method.logits(t, xs).argmax(-1) == ys).sum())
-    return correct / max(1, len(y))
+    return int(hd.reduce_sum(torch.tensor([correct]))) / max(1, len(y))
 
 
 def _class_incremental(
@@ -72,15 +74,16 @@ def _class_incremental(
     table, classes = table.to(device), [c.to(device) for c in classes]
     correct = total = 0
     for j, (x, y) in enumerate(tests):
-        for xs, ys in zip(torch.split(x, bs), torch.split(y, bs)):
+        part = hd.share(len(y))
+        total += len(y)
+        for xs, ys in zip(torch.split(x[part], bs), torch.split(y[part], bs)):
             logits = method.target.batched(weights, xs, shared=True)  # [upto, n, C]
             logp = torch.log_softmax(logits, -1)
             entropy = -(logp.exp() * logp).sum(-1)  # [upto, n]
             task = entropy.argmin(0)
             local = logits.argmax(-1).gather(0, task[None]).squeeze(0)
             correct += int((table[task, local] == classes[j][ys]).sum())
-            total += len(ys)
-    return correct / max(1, total)
+    return int(hd.reduce_sum(torch.tensor([correct]))) / max(1, total)
 
 
 class _Stream:

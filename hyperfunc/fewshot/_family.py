@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import hyperfunc
+import hyperfunc.distributed as hd
 from hyperfunc._progress import progress
 from hyperfunc._target import stateless
 from hyperfunc.fewshot._episodes import Episodes
@@ -84,10 +85,12 @@ def evaluate(
         raise TypeError(f"evaluate needs a FewShotMethod (ProtoNets, MAML, ...), got {type(method).__name__}")
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise ValueError(f"episodes must be a positive int, got {episodes!r}")
-    scores = []
-    for i in progress(math.ceil(episodes / test.batch_size), "test episodes", show_progress):
-        scores.append(method.accuracy(test.batch(i).to(device)).detach().double().cpu())
-    s = torch.cat(scores)[:episodes]
+    world = hd.current()  # under torchrun each process scores its share of the meta-batches
+    batches = range(math.ceil(episodes / test.batch_size))[hd.share(math.ceil(episodes / test.batch_size))]
+    scores = [torch.zeros(0, dtype=torch.float64)]
+    for j in progress(len(batches), "test episodes", show_progress and world.main):
+        scores.append(method.accuracy(test.batch(batches[j]).to(device)).detach().double().cpu())
+    s = hd.gather(torch.cat(scores))[:episodes]
     ci = 1.96 * float(s.std()) / math.sqrt(s.numel()) if s.numel() > 1 else 0.0
     return float(s.mean()), ci
 

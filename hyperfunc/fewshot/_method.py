@@ -15,7 +15,13 @@ from hyperfunc.fewshot._batch import EpisodeBatch
 from hyperfunc.fewshot._sinusoid import SinusoidBatch
 
 __all__ = [
-    "FewShotMethod", "Batch", "LOSSES", "check_loss", "check_episode_shape", "by_label", "feature_size",
+    "FewShotMethod",
+    "Batch",
+    "LOSSES",
+    "check_loss",
+    "check_episode_shape",
+    "by_label",
+    "feature_size",
 ]
 
 #: A meta-batch: classification episodes or regression tasks (same four tensor fields).
@@ -23,6 +29,7 @@ Batch = EpisodeBatch | SinusoidBatch
 
 #: Query losses a method can be trained with: classification or regression.
 LOSSES = ("cross_entropy", "mse")
+
 
 def check_loss(loss: object) -> str:
     """``loss`` if it is one of :data:`LOSSES`, else a ``ValueError`` naming the choices."""

@@ -46,4 +46,3 @@ def omniglot(
         seed=seed,
         name=f"omniglot-{split}" + ("-rot" if rotations else ""),
     )
-

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 import hyperfunc
+import hyperfunc.distributed as hd
 from hyperfunc._target import stateless
 from hyperfunc.fields._masks import random_masks
 from hyperfunc.fields._method import FieldMethod, ImageBatch, as_float_images
@@ -104,7 +105,10 @@ def evaluate_fields(
         raise ValueError("reference needs size= and one reference image per input image")
     method.eval()
     device = _device(method)
-    ps, ss = [], []
+    part = hd.share(len(images))  # under torchrun each process scores its share of the images
+    images = images[part]
+    reference = None if reference is None else reference[part]
+    ps, ss = [torch.zeros(0)], [torch.zeros(0)]
     for start in range(0, len(images), batch_size):
         x = as_float_images(images[start : start + batch_size]).to(device)
         rec = method.reconstruct(x, size, refine_steps=refine_steps, refine_lr=refine_lr).detach()
@@ -112,7 +116,7 @@ def evaluate_fields(
         truth = ref.to(rec.dtype)
         ps.append(psnr(rec, truth).cpu())
         ss.append(ssim(rec, truth).cpu() if min(truth.shape[-2:]) >= 11 else torch.full((len(x),), math.nan))
-    p, s = torch.cat(ps), torch.cat(ss)
+    p, s = hd.gather(torch.cat(ps).float()), hd.gather(torch.cat(ss).float())
     ci = 1.96 * float(p.std()) / math.sqrt(len(p)) if len(p) > 1 else math.nan
     return Quality(float(p.mean()), ci, float(s.mean()), len(p))
 
@@ -168,15 +172,16 @@ def _finish(
             len(test), method.image_size, generator=torch.Generator().manual_seed(config.seed)
         )
         device = _device(method)
-        filled = torch.cat(
-            [
-                method.reconstruct(test[i : i + 100].to(device), mask=holes[i : i + 100].to(device))
-                .detach()
-                .cpu()
-                for i in range(0, len(test), 100)
-            ]
-        )
-        inpaint = float(psnr(filled, as_float_images(test), where=1 - holes).nanmean())
+        part = hd.share(len(test))  # each process fills its share of the images
+        mine, mine_holes = test[part], holes[part]
+        filled = [torch.zeros(0, *test.shape[1:])] + [
+            method.reconstruct(mine[i : i + 100].to(device), mask=mine_holes[i : i + 100].to(device))
+            .detach()
+            .cpu()
+            for i in range(0, len(mine), 100)
+        ]
+        scores = psnr(torch.cat(filled), as_float_images(mine), where=1 - mine_holes)
+        inpaint = float(hd.gather(scores.float()).nanmean())
         if folder is not None:
             x = as_float_images(test[:8]).to(device)
             rows = {

@@ -51,6 +51,7 @@ class ImageBatch:
 
     def to(self, device: torch.device | str) -> ImageBatch:
         """The same batch on ``device``."""
+
         def move(t: Tensor | None) -> Tensor | None:
             return None if t is None else t.to(device)
 
@@ -131,8 +132,10 @@ class FieldMethod(nn.Module):
         ``batch.pixels`` only those pixels of each image are scored.
         """
         if not isinstance(batch, ImageBatch):
-            raise TypeError(f"{type(self).__name__}.loss takes an ImageBatch, got {type(batch).__name__}; "
-                            "wrap the images: ImageBatch(images)")
+            raise TypeError(
+                f"{type(self).__name__}.loss takes an ImageBatch, got {type(batch).__name__}; "
+                "wrap the images: ImageBatch(images)"
+            )
         x = self.check_images(batch.images)
         seen = x if batch.mask is None else mean_filled(x, as_mask(batch.mask, x))
         truth = x if batch.targets is None else self._check_targets(batch.targets, x)
@@ -167,8 +170,17 @@ class FieldMethod(nn.Module):
         coords, values = image_to_coords(x)
         flat_mask = None if m is None else m.reshape(x.shape[0], -1)
         with torch.enable_grad():
-            return fit(self.target, params, coords, values, steps=steps, lr=lr, optimizer=optimizer,
-                       mask=flat_mask, show_progress=False).params
+            return fit(
+                self.target,
+                params,
+                coords,
+                values,
+                steps=steps,
+                lr=lr,
+                optimizer=optimizer,
+                mask=flat_mask,
+                show_progress=False,
+            ).params
 
     def reconstruct(
         self,

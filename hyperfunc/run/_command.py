@@ -16,6 +16,7 @@ import attrs
 import torch
 
 import hyperfunc
+import hyperfunc.distributed as hd
 from hyperfunc._errors import RegistryError
 from hyperfunc.run._args import parse_assignments
 from hyperfunc.run._config import RunConfig
@@ -159,7 +160,8 @@ def _request(argv: Sequence[str]) -> tuple[Request, Family, RunFolder, argparse.
     config = family.config(**{k: v for k, v in vars(args).items() if k in fields})
     tasks = args.tasks or family.default_tasks
     out = RunFolder(args.out or f"runs/{args.method}-{tasks}-seed{config.seed}")
-    out.check(resume=args.resume, overwrite=args.overwrite)  # reads only: nothing is made yet
+    if hd.init(config.device, timeout=config.collective_timeout).main:  # under torchrun / srun: join
+        out.check(resume=args.resume, overwrite=args.overwrite)  # reads only: nothing is made yet
     common = {
         "method",
         "tasks",
@@ -189,8 +191,11 @@ def _request(argv: Sequence[str]) -> tuple[Request, Family, RunFolder, argparse.
 
 
 def _fail(exc: BaseException, status: int = 2) -> int:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    print(f"{PROG}: error: {text}", file=sys.stderr)
+    world = hd.current()
+    if world.main or isinstance(exc, hd.DistributedError):  # rank 0 says what every rank would
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        rank = "" if world.size == 1 else f" (rank {world.rank})"
+        print(f"{PROG}: error{rank}: {text}", file=sys.stderr)
     return status
 
 
@@ -207,6 +212,7 @@ def run_main(argv: Sequence[str]) -> int:
         return _run(argv)
     finally:
         signal.signal(signal.SIGTERM, old_term)
+        hd.shutdown()
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -220,7 +226,7 @@ def _run(argv: Sequence[str]) -> int:
             torch.set_num_threads(request.config.threads)
         torch.manual_seed(request.config.seed)
         plan = family.build(request)
-    except (RunError, *SETUP_ERRORS) as exc:
+    except (RunError, hd.DistributedError, *SETUP_ERRORS) as exc:
         return _fail(exc)
     except KeyboardInterrupt:
         return _fail(RunError("interrupted before the run started; nothing was written"), 130)
@@ -233,7 +239,10 @@ def _run(argv: Sequence[str]) -> int:
         "task_args": dict(request.task_args),
         **plan.identity,
     }
-    print(f"{PROG}: {plan.summary}; out {out.path}")
+    world = hd.current()
+    if world.main:
+        where = "" if world.size == 1 else f" on {world.size} processes ({world.backend})"
+        print(f"{PROG}: {plan.summary}{where}; out {out.path}")
     try:
         train(
             plan.method,
@@ -247,6 +256,13 @@ def _run(argv: Sequence[str]) -> int:
         )
     except RunError as exc:
         return _fail(exc, exc.exit_status)
+    except hd.DistributedError as exc:
+        return _fail(
+            hd.DistributedError(
+                f"{exc}; the last checkpoint in {str(out.path)!r} is kept: --resume continues"
+            ),
+            1,
+        )
     except KeyboardInterrupt:
         return _fail(
             RunError(
@@ -255,5 +271,6 @@ def _run(argv: Sequence[str]) -> int:
             ),
             130,
         )
-    print(f"results: {Path(out.path) / RESULTS}")
+    if world.main:
+        print(f"results: {Path(out.path) / RESULTS}")
     return 0

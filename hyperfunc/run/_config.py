@@ -16,7 +16,17 @@ __all__ = ["RunConfig", "option", "Check", "at_least", "between", "POSITIVE", "I
 #: Fields that never change a run's numbers, so a resumed run may change them
 #: (``steps`` too, unless the learning rate schedule depends on it).
 IDENTITY_EXEMPT = frozenset(
-    {"steps", "time_limit", "device", "threads", "checkpoint_every", "log_every", "progress", "tensorboard"}
+    {
+        "steps",
+        "time_limit",
+        "device",
+        "threads",
+        "checkpoint_every",
+        "log_every",
+        "progress",
+        "tensorboard",
+        "collective_timeout",
+    }
 )
 
 
@@ -112,6 +122,8 @@ class RunConfig:
         log_every: steps between lines of ``metrics.jsonl``.
         progress: show progress bars.
         tensorboard: also write TensorBoard event files (needs the ``tensorboard`` package).
+        collective_timeout: with several processes (torchrun), the seconds one waits
+            for the others before the run stops with an error (a process died or hung).
 
     Examples:
         >>> from hyperfunc.run import RunConfig, ConfigError
@@ -148,6 +160,9 @@ class RunConfig:
     progress: bool = option(True, "show progress bars", Check(lambda v: isinstance(v, bool), "True or False"))
     tensorboard: bool = option(
         False, "also write TensorBoard event files", Check(lambda v: isinstance(v, bool), "True or False")
+    )
+    collective_timeout: float = option(
+        300.0, "seconds a process waits for the others (torchrun) before the run stops", POSITIVE
     )
 
     def __attrs_post_init__(self) -> None:

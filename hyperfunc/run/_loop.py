@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -16,11 +17,13 @@ import attrs
 import torch
 from torch import Tensor, nn
 
+import hyperfunc.distributed as hd
 from hyperfunc._progress import progress
 from hyperfunc._target import Target
+from hyperfunc.run import _errors
 from hyperfunc.run._config import RunConfig
 from hyperfunc.run._environment import environment
-from hyperfunc.run._errors import CheckpointMismatchError, NonFiniteLossError, RunInterrupted
+from hyperfunc.run._errors import CheckpointMismatchError, NonFiniteLossError, RunError, RunInterrupted
 from hyperfunc.run._folder import (
     CHECKPOINT,
     ENVIRONMENT,
@@ -142,9 +145,13 @@ class _Run:
         config: RunConfig,
         folder: RunFolder | None,
         ident: dict[str, Any],
+        world: hd.World,
+        reader: RunFolder | None,
     ) -> None:
         self.method, self.phases, self.config, self.folder, self.ident = method, phases, config, folder, ident
-        self.device = torch.device(config.device)
+        self.world, self.reader = world, reader  # folder: rank 0's, to write; reader: every rank's, to resume
+        self.device = world.device(config.device)
+        self.shares: list[int] = []
         self.generator = torch.Generator().manual_seed(config.seed)
         self.phase, self.step, self.seconds, self.records = 0, 0, 0.0, []  # type: ignore[var-annotated]
         self.stopped_by_time_limit = False
@@ -179,16 +186,14 @@ class _Run:
         )
 
     def resume(self) -> dict[str, Any]:
-        assert self.folder is not None
-        ckpt = self.folder.load_checkpoint(map_location="cpu")
+        assert self.reader is not None
+        ckpt = self.reader.load_checkpoint(map_location="cpu")
         if ckpt.get("format") != FORMAT:
-            from hyperfunc.run._errors import CheckpointError
-
-            raise CheckpointError(
-                f"{str(self.folder.file(CHECKPOINT))!r} has format {ckpt.get('format')!r}, "
+            raise _errors.CheckpointError(
+                f"{str(self.reader.file(CHECKPOINT))!r} has format {ckpt.get('format')!r}, "
                 f"not {FORMAT}; it was written by another hyperfunc version"
             )
-        check_identity(ckpt["identity"], self.ident, self.folder.path)
+        check_identity(ckpt["identity"], self.ident, self.reader.path)
         self.method.load_state_dict(ckpt["method"])
         self.phase, self.step, self.records = ckpt["phase"], ckpt["step"], list(ckpt["records"])
         self.seconds = float(ckpt["seconds"])
@@ -213,9 +218,9 @@ class _Run:
         if short == [last.name] and last.end is None and last.evaluate is None:
             self.phase, self.step = len(self.phases) - 1, int(self.records.pop()["steps"])
             return
-        assert self.folder is not None
+        assert self.reader is not None
         raise CheckpointMismatchError(
-            f"the run in {str(self.folder.path)!r} is finished and its phases {short} can't be given more "
+            f"the run in {str(self.reader.path)!r} is finished and its phases {short} can't be given more "
             "steps (each ends with its own evaluation); start a new run with --overwrite or another --out"
         )
 
@@ -251,29 +256,35 @@ class _Run:
                     self.sched.load_state_dict(ckpt["scheduler"])
             method.train()
             label = phase.name if len(self.phases) == 1 else f"{phase.name} ({pi + 1}/{len(self.phases)})"
-            bar = progress(max(0, n - self.step) if self.opt is not None else 0, label, cfg.progress)
+            shown = cfg.progress and self.world.main
+            bar = progress(max(0, n - self.step) if self.opt is not None else 0, label, shown)
             for _ in bar:
-                if limit is not None and self.elapsed() > limit:
+                out_of_time = limit is not None and self.elapsed() > limit
+                if self.world.size > 1:  # every process stops at the same step
+                    flags = hd.reduce_sum(torch.tensor([float(out_of_time), float(stop.asked)]))
+                    out_of_time, stop.asked = bool(flags[0] > 0), bool(flags[1] > 0)
+                if out_of_time:
                     self.stopped_by_time_limit = True
                     break
                 if stop.asked:
                     self.interrupt()
                 assert self.opt is not None
-                batch = to_device(phase.batch(self.step, self.generator), self.device)
-                loss, logs = loss_of(batch)
-                value = float(loss.detach())
+                batch, weight = self.shard(phase.batch(self.step, self.generator))
+                loss, logs = loss_of(to_device(batch, self.device))
+                self.opt.zero_grad(set_to_none=True)
+                (loss * weight if self.world.size > 1 else loss).backward()  # type: ignore[no-untyped-call]
+                value, logs = self.reduce(loss, logs, weight)
                 if not math.isfinite(value):
                     kept = (
                         ""
-                        if self.folder is None
-                        else f"; the last good checkpoint in {self.folder.path} is kept"
+                        if self.reader is None
+                        else f"; the last good checkpoint in {self.reader.path} is kept"
                     )
                     raise NonFiniteLossError(
                         f"the training loss became {value} at step {self.step + 1} of {phase.name!r}{kept}; "
                         "try a lower learning rate (--lr)"
                     )
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
+                hd.all_reduce_gradients(params, world=self.world)
                 self.opt.step()
                 if self.sched is not None:
                     self.sched.step()
@@ -310,15 +321,59 @@ class _Run:
             if stop.asked:
                 self.interrupt()
 
+    def shard(self, batch: Any) -> tuple[Any, float]:
+        """This process's part of the step's batch (all of it for one process) and its weight."""
+        if self.world.size == 1:
+            return batch, 1.0
+        try:
+            part, weight = hd.shard(batch, self.world)
+        except ValueError as e:
+            raise _errors.ConfigError(str(e)) from None
+        if not self.shares:  # how the first batch was split, for results.json
+            n = hd.batch_size(batch)
+            self.shares = [
+                len(range(n)[hd.share(n, attrs.evolve(self.world, rank=r))]) for r in range(self.world.size)
+            ]
+        return part, weight
+
+    def reduce(
+        self, loss: Tensor, logs: Mapping[str, float], weight: float
+    ) -> tuple[float, dict[str, float]]:
+        """The whole batch's loss and logs: each process's, weighted by its share, summed."""
+        if self.world.size == 1:
+            return float(loss.detach()), dict(logs)
+        numbers = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
+        values = torch.tensor([float(loss.detach()), *numbers.values()], dtype=torch.float64)
+        total = hd.reduce_sum(values * weight, self.world).tolist()
+        return total[0], {**logs, **dict(zip(numbers, total[1:]))}
+
     def interrupt(self) -> None:
         self.save()
         where = f"step {self.step} of phase {self.phase + 1}/{len(self.phases)}"
-        if self.folder is None:
+        if self.reader is None:
             raise RunInterrupted(f"interrupted at {where} (no run folder, so no checkpoint)")
         raise RunInterrupted(
-            f"interrupted at {where}; the checkpoint in {str(self.folder.path)!r} holds it: "
+            f"interrupted at {where}; the checkpoint in {str(self.reader.path)!r} holds it: "
             "run the same command with --resume to continue"
         )
+
+
+def _on_rank_0(start: Callable[[], None], world: hd.World) -> None:
+    """Run ``start`` on rank 0 alone; its error, if any, is raised on every process."""
+    outcome = None
+    if world.main:
+        try:
+            start()
+        except Exception as e:
+            outcome = {"error": type(e).__name__, "message": str(e)}
+            if world.size == 1:
+                raise
+            hd.broadcast_json(outcome, world)
+            raise
+    outcome = hd.broadcast_json(outcome, world)
+    if outcome is not None:
+        kind = getattr(_errors, outcome["error"], RunError)
+        raise kind(f"on rank 0: {outcome['message']}")
 
 
 def train(
@@ -402,33 +457,39 @@ def train(
     ident = plain(
         {"method": type(method).__name__, "phases": names, "config": config.identity(), **(identity or {})}
     )
+    world = hd.current()
+    hd.check_same("settings", {"identity": ident, "settings": plain(attrs.asdict(config))}, world)
     folder = RunFolder(out) if out is not None else None
     if folder is not None:
-        folder.start(resume=resume, overwrite=overwrite)
+        _on_rank_0(lambda: folder.start(resume=resume, overwrite=overwrite), world)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
-    run = _Run(method, phases, config, folder, ident)
+    writer = folder if world.main else None  # rank 0 alone writes files
+    run = _Run(method, phases, config, writer, ident, world, folder)
+    devnull = None if world.main else open(os.devnull, "w")  # other ranks' prints repeat rank 0's
+    quiet = contextlib.nullcontext() if devnull is None else contextlib.redirect_stdout(devnull)
     try:
-        env = environment(config)
-        ckpt = None
-        if folder is not None:
-            if resume:  # a refused checkpoint changes nothing in the folder
-                ckpt = run.resume()
-                print(
-                    f"resuming {folder.path} at step {run.step} of phase {run.phase + 1}/{len(phases)}",
-                    file=sys.stderr,
-                )
-            folder.write_json(ENVIRONMENT, env)
-        move_method(method, run.device)
-        if folder is not None and ckpt is None:
-            run.save()  # a run killed before its first interval can still be resumed
-        with _Stop() as stop:
-            run.run(ckpt, stop)
-        method.eval()  # Ctrl-C from here stops at once: the checkpoint is complete, a resume finishes
-        results: dict[str, Any] = {}
-        if finish is not None:
-            results.update(finish(run.records, folder))
+        with quiet:
+            env = environment(config)
+            ckpt = None
+            if folder is not None:
+                if resume:  # a refused checkpoint changes nothing in the folder
+                    ckpt = run.resume()
+                    if world.main:
+                        where = f"step {run.step} of phase {run.phase + 1}/{len(phases)}"
+                        print(f"resuming {folder.path} at {where}", file=sys.stderr)
+                if writer is not None:
+                    writer.write_json(ENVIRONMENT, env)
+            move_method(method, run.device)
+            if folder is not None and ckpt is None:
+                run.save()  # a run killed before its first interval can still be resumed
+            with _Stop() as stop:
+                run.run(ckpt, stop)
+            method.eval()  # Ctrl-C from here stops at once: the checkpoint is complete, a resume finishes
+            results: dict[str, Any] = {}
+            if finish is not None:
+                results.update(finish(run.records, writer))
         results.update(
             {
                 "phases": run.records,
@@ -438,16 +499,23 @@ def train(
                 "identity": ident,
                 "settings": attrs.asdict(config),
                 "environment": env,
+                "processes": {
+                    "world_size": world.size,
+                    "backend": world.backend,
+                    "batch_shares": run.shares,
+                },
             }
         )
-        if folder is not None:
+        if writer is not None:
             state = {
                 k: v.detach().cpu() if isinstance(v, Tensor) else v for k, v in method.state_dict().items()
             }
-            folder.save(MODEL, state)
-            folder.write_json(RESULTS, results)
+            writer.save(MODEL, state)
+            writer.write_json(RESULTS, results)
         return plain(results)  # type: ignore[no-any-return]
     finally:
         run.metrics.close()
-        if folder is not None:
-            folder.close()
+        if writer is not None:
+            writer.close()
+        if devnull is not None:
+            devnull.close()

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from hyperfunc.distributed._world import DistributedError, World, _first_line, current
+from hyperfunc.distributed._world import DistributedError, World, _first_line, _mark_broken, current
 
 __all__ = ["all_reduce_gradients", "reduce_sum", "gather", "broadcast_json", "check_same"]
 
@@ -34,6 +34,7 @@ class _Collective:
             and isinstance(e, (RuntimeError, dist.DistError))
             and not isinstance(e, DistributedError)
         ):
+            _mark_broken()
             raise DistributedError(
                 f"rank {self.w.rank} of {self.w.size} lost the other processes during {self.what} "
                 f"(one died or hung past the timeout): {_first_line(e)}"

@@ -58,6 +58,7 @@ class World:
 
 
 _current = World()
+_broken = False  # a collective failed: the group is not torn down (see shutdown)
 
 
 def current() -> World:
@@ -157,10 +158,19 @@ def shutdown() -> None:
         >>> hd.shutdown(); hd.current().size
         1
     """
-    global _current
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-    _current = World()
+    global _current, _broken
+    if dist.is_available() and dist.is_initialized() and not _broken:
+        try:  # leave together: a rank tearing down while another still talks can abort gloo
+            dist.barrier()
+            dist.destroy_process_group()
+        except RuntimeError:
+            pass  # another rank is gone already; the process exit cleans up
+    _current, _broken = World(), False
+
+
+def _mark_broken() -> None:
+    global _broken
+    _broken = True
 
 
 def _first_line(e: BaseException) -> str:

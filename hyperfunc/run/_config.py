@@ -123,7 +123,9 @@ class RunConfig:
         progress: show progress bars.
         tensorboard: also write TensorBoard event files (needs the ``tensorboard`` package).
         collective_timeout: with several processes (torchrun), the seconds one waits
-            for the others before the run stops with an error (a process died or hung).
+            for the others before the run stops with an error (a process died or hung);
+            applied when the run starts the process group (a group you started with
+            :func:`hyperfunc.distributed.init` keeps its own timeout).
 
     Examples:
         >>> from hyperfunc.run import RunConfig, ConfigError

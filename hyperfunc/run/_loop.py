@@ -324,6 +324,9 @@ class _Run:
     def shard(self, batch: Any) -> tuple[Any, float]:
         """This process's part of the step's batch (all of it for one process) and its weight."""
         if self.world.size == 1:
+            if not self.shares:
+                with contextlib.suppress(ValueError):  # a batch without tensors: no size to record
+                    self.shares = [hd.batch_size(batch)]
             return batch, 1.0
         try:
             part, weight = hd.shard(batch, self.world)
@@ -457,7 +460,7 @@ def train(
     ident = plain(
         {"method": type(method).__name__, "phases": names, "config": config.identity(), **(identity or {})}
     )
-    world = hd.current()
+    world = hd.init(config.device, timeout=config.collective_timeout)  # joins torchrun's processes, if any
     hd.check_same("settings", {"identity": ident, "settings": plain(attrs.asdict(config))}, world)
     folder = RunFolder(out) if out is not None else None
     if folder is not None:

@@ -56,13 +56,7 @@ class _Synthetic(hf.continual.TaskStream):
     """Two 2-class tasks of 8 features: the class shifts the mean."""
 
     def __init__(self) -> None:
-        self.name, self.dataset, self.num_tasks, self.num_outputs, self.flatten = (
-            "synthetic",
-            None,
-            2,
-            2,
-            True,
-        )
+        self.name, self.num_tasks, self.num_outputs, self.flatten = "synthetic", 2, 2, True
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -81,7 +75,13 @@ class _Synthetic(hf.continual.TaskStream):
 def run(case: str, out: str, steps: int, resume: bool) -> dict[str, Any]:
     torch.manual_seed(0)
     lr = float(os.environ.get("HF_TEST_LR_RANK1", "0.01")) if hd.current().rank == 1 else 0.01
-    common = {"steps": steps, "lr": lr, "progress": False, "seed": 3, "collective_timeout": 10.0}
+    common: dict[str, Any] = {
+        "steps": steps,
+        "lr": lr,
+        "progress": False,
+        "seed": 3,
+        "collective_timeout": 10.0,
+    }
     if case == "hnet":
         from hyperfunc.continual import HNET, ContinualConfig, run_continual
 
@@ -89,8 +89,9 @@ def run(case: str, out: str, steps: int, resume: bool) -> dict[str, Any]:
             hf.stateless(hf.targets.mlp(8, 2, hidden=(16,))), 2, emb_dim=4, hypernet_args={"hidden": (16,)}
         )
         _sabotage(net)
-        cfg = ContinualConfig(batch_size=10, **common)  # type: ignore[arg-type]
-        return run_continual(net, _Synthetic(), cfg, out=out, resume=resume)
+        return run_continual(
+            net, _Synthetic(), ContinualConfig(batch_size=10, **common), out=out, resume=resume
+        )
     if case in ("maml", "protonets"):
         from hyperfunc.fewshot import MAML, Episodes, FewShotConfig, ProtoNets, run_fewshot
 
@@ -105,16 +106,16 @@ def run(case: str, out: str, steps: int, resume: bool) -> dict[str, Any]:
         _sabotage(method)
         return run_fewshot(
             method, train, test, FewShotConfig(test_episodes=9, **common), out=out, resume=resume
-        )  # type: ignore[arg-type]
+        )
     if case == "image-hypernet":
         from hyperfunc.fields import FieldsConfig, ImageHyperNet, train_fields
 
         g = torch.Generator().manual_seed(6)
         images = torch.rand(20, 1, 8, 8, generator=g)
-        net = ImageHyperNet(1, 8, embedding_dim=8, encoder_widths=(8,), hidden=(16,))
-        _sabotage(net)
-        cfg = FieldsConfig(batch_size=6, **common)  # type: ignore[arg-type]
-        return train_fields(net, images[:14], cfg, test=images[14:], out=out, resume=resume)
+        fields = ImageHyperNet(1, 8, embedding_dim=8, encoder_widths=(8,), hidden=(16,))
+        _sabotage(fields)
+        cfg = FieldsConfig(batch_size=6, **common)
+        return train_fields(fields, images[:14], cfg, test=images[14:], out=out, resume=resume)
     if case == "gradients":  # all_reduce_gradients: tiny buckets, a gradient missing on one rank
         w = hd.current()
         ps = [

@@ -40,11 +40,15 @@ PUBLIC_MODULES = [
     "hyperfunc.inner",
     "hyperfunc.higher",
     "hyperfunc.run",
+    "hyperfunc.distributed",
 ]
 REGISTRY_KINDS = ["targets", "embeddings", "hypernets", "tasks", "methods"]  # families: hyperfunc.run
 
 # Modules whose docstring examples must pass (each has at least one example).
 DOCTEST_MODULES = [
+    "hyperfunc.distributed._world",
+    "hyperfunc.distributed._shard",
+    "hyperfunc.distributed._reduce",
     "hyperfunc.inner._sgd",
     "hyperfunc.inner._meta_sgd",
     "hyperfunc.inner._adam",

@@ -23,10 +23,10 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def launch(
-    case: str, out: Path, nproc: int, *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> list[subprocess.CompletedProcess[str]]:
-    """Start ``nproc`` workers the way torchrun does (its variables), wait for all of them."""
+def start(
+    cmd: list[str], nproc: int, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> list[subprocess.Popen[str]]:
+    """Start ``nproc`` copies of ``python CMD`` the way torchrun does (its variables)."""
     base = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     base.update(env or {})
     port = str(_port())
@@ -41,13 +41,32 @@ def launch(
                 MASTER_ADDR="127.0.0.1",
                 MASTER_PORT=port,
             )
-        cmd = [sys.executable, str(WORKER), case, str(out), *args]
-        procs.append(subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, *cmd],
+                env=e,
+                cwd=cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    return procs
+
+
+def wait(procs: list[subprocess.Popen[str]], timeout: float = 120) -> list[subprocess.CompletedProcess[str]]:
     done = []
     for p in procs:
         stdout, stderr = p.communicate(timeout=timeout)
         done.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
     return done
+
+
+def launch(
+    case: str, out: Path, nproc: int, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> list[subprocess.CompletedProcess[str]]:
+    """Run ``nproc`` workers of ``case`` writing to ``out``; wait for all of them."""
+    return wait(start([str(WORKER), case, str(out), *args], nproc, env), timeout)
 
 
 def _ok(done: list[subprocess.CompletedProcess[str]]) -> None:
@@ -169,25 +188,11 @@ def test_a_lost_rank_ends_the_run_with_a_clear_error_in_bounded_time(fault: str,
 
 
 def _launch_hung(out: Path) -> list[subprocess.CompletedProcess[str]]:
-    base = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    port = str(_port())
-    procs = []
-    for rank in range(2):
-        e = {
-            **base,
-            "RANK": str(rank),
-            "LOCAL_RANK": str(rank),
-            "WORLD_SIZE": "2",
-            "MASTER_ADDR": "127.0.0.1",
-            "MASTER_PORT": port,
-            "HF_TEST_HANG_AT": "3",
-        }
-        cmd = [sys.executable, str(WORKER), "maml", str(out), "--steps", "50"]
-        procs.append(subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    stdout, stderr = procs[0].communicate(timeout=90)
+    procs = start([str(WORKER), "maml", str(out), "--steps", "50"], 2, {"HF_TEST_HANG_AT": "3"})
+    done = wait(procs[:1], timeout=90)
     procs[1].kill()
     procs[1].communicate()
-    return [subprocess.CompletedProcess(procs[0].args, procs[0].returncode, stdout, stderr)]
+    return done
 
 
 def test_processes_started_with_different_settings_are_refused(tmp_path: Path) -> None:
@@ -195,3 +200,19 @@ def test_processes_started_with_different_settings_are_refused(tmp_path: Path) -
     assert all(d.returncode == 1 for d in done)
     assert "started with different settings" in done[0].stderr
     assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_the_docs_example_of_an_own_loop_prints_the_same_on_two_processes(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "docs" / "examples" / "distributed_maml.py"
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    one = wait(start([str(example)], 1, cwd=tmp_path / "one"))
+    two = wait(start([str(example)], 2, cwd=tmp_path / "two"))
+    _ok(one + two)
+    lines = one[0].stdout.splitlines()
+    assert len(lines) == 3 and lines[0].startswith("step 0: query MSE")
+    assert two[0].stdout.splitlines() == lines and two[1].stdout == ""  # rank 0 alone prints
+    a = torch.load(tmp_path / "one" / "maml.pt", weights_only=True)
+    b = torch.load(tmp_path / "two" / "maml.pt", weights_only=True)
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+import hyperfunc.distributed as hd
 from hyperfunc._param_dict import dotted, parameter_dict
 from hyperfunc._target import Target
 from hyperfunc.fewshot._batch import EpisodeBatch
@@ -92,6 +94,7 @@ class FewShotMethod(nn.Module):
                 "hyperfunc.stateless(module)"
             )
         self.target = target
+        self._warned_split = False  # batch norm over a share of the meta-batch (several processes)
         self.loss_name = check_loss(loss)
         init = target.init_params() if params is None else params
         target.spec.validate(init, batch_shape=())
@@ -115,8 +118,19 @@ class FewShotMethod(nn.Module):
 
         With batch norm in training mode its statistics are taken over all ``B·n``
         inputs (the support and query sets of the whole meta-batch, when they are
-        passed together).
+        passed together); on several processes (torchrun) over this process's share
+        of them, with a one-time warning.
         """
+        world = hd.current()
+        if self.training and not self._warned_split and world.size > 1 and world.main:
+            self._warned_split = True
+            if _batch_norm(self.target):
+                warnings.warn(
+                    f"{type(self).__name__}'s backbone has batch norm, which takes its statistics over the "
+                    "episodes of each process's share of the meta-batch, not the whole meta-batch: the run "
+                    "differs from one process's (--target-arg norm=layer or norm=instance would not)",
+                    stacklevel=2,
+                )
         out: Tensor = self.target(self.weights(), x.flatten(0, 1))
         return out.reshape(x.shape[0], x.shape[1], -1)
 
@@ -207,3 +221,7 @@ def feature_size(target: Target, example_shape: tuple[int, ...] | list[int]) -> 
         x = torch.zeros(2, *example_shape, dtype=next(iter(params.values())).dtype)
         out: Tensor = target(params, x)
     return int(out[0].numel())
+
+
+def _batch_norm(target: Target) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in target.module.modules())

@@ -101,6 +101,11 @@ def run(case: str, out: str, steps: int, resume: bool) -> dict[str, Any]:
         test = Episodes(images[8:], n_way=3, k_shot=1, q_query=2, batch_size=4, seed=5)
         if case == "maml":  # second order: the outer gradient goes through 2 inner steps
             method: Any = MAML(hf.stateless(hf.targets.mlp(16, 3, hidden=(16,))), inner_steps=2, inner_lr=0.3)
+        elif os.environ.get("HF_TEST_BATCH_NORM"):
+            net = torch.nn.Sequential(
+                torch.nn.Linear(16, 16), torch.nn.BatchNorm1d(16), torch.nn.Linear(16, 8)
+            )
+            method = ProtoNets(hf.stateless(net))
         else:
             method = ProtoNets(hf.stateless(hf.targets.mlp(16, 8, hidden=(16,))))
         _sabotage(method)

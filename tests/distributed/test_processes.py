@@ -216,3 +216,12 @@ def test_the_docs_example_of_an_own_loop_prints_the_same_on_two_processes(tmp_pa
     b = torch.load(tmp_path / "two" / "maml.pt", weights_only=True)
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6)
+
+
+def test_a_backbone_with_batch_norm_over_a_share_of_the_meta_batch_is_warned_about_once(
+    tmp_path: Path,
+) -> None:
+    done = launch("protonets", tmp_path / "run", 2, env={"HF_TEST_BATCH_NORM": "1"})
+    _ok(done)
+    assert done[0].stderr.count("ProtoNets's backbone has batch norm") == 1, done[0].stderr[-2000:]
+    assert "batch norm" not in done[1].stderr

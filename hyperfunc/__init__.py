@@ -44,37 +44,16 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "__version__",
     # weights as data
-    "ParamSpec",
-    "Target",
-    "stateless",
-    "InitStats",
-    "check_finite",
-    "LoopFallbackWarning",
+    "ParamSpec", "Target", "stateless", "InitStats", "check_finite", "LoopFallbackWarning",
     # composition
-    "compose",
-    "snapshot",
-    "call_at",
+    "compose", "snapshot", "call_at",
     # registries
-    "Registry",
-    "RegistryEntry",
-    "targets",
-    "embeddings",
-    "hypernets",
-    "tasks",
-    "methods",
+    "Registry", "RegistryEntry", "targets", "embeddings", "hypernets", "tasks", "methods",
     # method families, the run layer and data
-    "continual",
-    "fewshot",
-    "fields",
-    "run",
-    "datasets",
+    "continual", "fewshot", "fields", "run", "datasets",
     # progress bars (for plugins' long loops)
     "progress",
     # errors
-    "SpecMismatchError",
-    "NonFiniteWeightsError",
-    "RegistryError",
-    "UnknownNameError",
-    "DuplicateNameError",
-    "PluginLoadError",
+    "SpecMismatchError", "NonFiniteWeightsError", "RegistryError", "UnknownNameError",
+    "DuplicateNameError", "PluginLoadError",
 ]

@@ -56,18 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p_list = sub.add_parser("list", help="list registered targets, embeddings, hypernets, ...")
     p_list.add_argument(
-        "kinds",
-        nargs="*",
-        metavar="KIND",
+        "kinds", nargs="*", metavar="KIND",
         help=f"which registries to list (default: all of {', '.join(_registries())})",
     )
     sub.add_parser(
-        "run",
-        add_help=False,
+        "run", add_help=False,
         help="train a method through the run layer (default: HNET on split digits, ~1 min); "
         "`hyperfunc run --help` lists its flags",
     )
-    p_demo = sub.add_parser("demo", help="train a task-conditioned hypernetwork on built-in synthetic tasks")
+    p_demo = sub.add_parser(
+        "demo", help="train a task-conditioned hypernetwork on built-in synthetic tasks"
+    )
     p_demo.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
     p_demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parser

@@ -19,7 +19,9 @@ import hyperfunc as hf
 __all__ = ["spiral_tasks", "run_demo"]
 
 
-def spiral_tasks(num_tasks: int, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def spiral_tasks(
+    num_tasks: int, n: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
     """``num_tasks`` two-spiral problems, each rotated by its own angle: x [T, n, 2], y [T, n]."""
     t = torch.rand(num_tasks, n, generator=generator) * 3 * math.pi
     y = torch.randint(0, 2, (num_tasks, n), generator=generator)

@@ -11,20 +11,8 @@ __all__ = ["mlp_plan", "run_mlp_plan", "ELEMENTWISE"]
 
 #: Module types that act elementwise and hold no parameters: safe on any batched shape.
 ELEMENTWISE: tuple[type[nn.Module], ...] = (
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.GELU,
-    nn.ELU,
-    nn.SELU,
-    nn.SiLU,
-    nn.Softplus,
-    nn.Mish,
-    nn.Identity,
-    nn.Hardtanh,
-    nn.ReLU6,
-    nn.Dropout,
+    nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.ELU, nn.SELU, nn.SiLU,
+    nn.Softplus, nn.Mish, nn.Identity, nn.Hardtanh, nn.ReLU6, nn.Dropout,
 )
 
 Step = tuple[str, str | None] | nn.Module  # ("w", "b"|None) for a Linear, else the module
@@ -71,7 +59,9 @@ def mlp_plan(module: nn.Module) -> list[Step] | None:
     return steps
 
 
-def run_mlp_plan(steps: list[Step], params: Mapping[str, Tensor], x: Tensor, *, shared: bool) -> Tensor:
+def run_mlp_plan(
+    steps: list[Step], params: Mapping[str, Tensor], x: Tensor, *, shared: bool
+) -> Tensor:
     """Evaluate a batch of MLPs: ``params`` has a leading axis B on every tensor.
 
     ``x`` is ``[B, *, in]`` (one input batch per weight set) or, with ``shared``,

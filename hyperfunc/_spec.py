@@ -110,7 +110,9 @@ class ParamSpec:
                 "to describe a plain dict of tensors use ParamSpec.from_params(params)"
             )
         named = list(module.named_parameters())
-        return cls([n for n, _ in named], [tuple(p.shape) for _, p in named], [p.dtype for _, p in named])
+        return cls(
+            [n for n, _ in named], [tuple(p.shape) for _, p in named], [p.dtype for _, p in named]
+        )
 
     @classmethod
     def from_params(cls, params: Mapping[str, Tensor], batch_ndim: int = 0) -> ParamSpec:
@@ -290,8 +292,7 @@ class ParamSpec:
     def describe(self) -> str:
         """A table of names, shapes and sizes (for printing)."""
         w = max((len(n) for n in self.names), default=4)
-        rows = [
-            f"{n:<{w}}  {list(s)!s:<20} {k:>10,}" for n, s, k in zip(self.names, self.shapes, self.numels)
-        ]
+        rows = [f"{n:<{w}}  {list(s)!s:<20} {k:>10,}" for n, s, k in
+                zip(self.names, self.shapes, self.numels)]
         rows.append(f"{'total':<{w}}  {'':<20} {self.size:>10,}")
         return "\n".join(rows)

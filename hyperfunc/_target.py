@@ -55,7 +55,9 @@ def _skeleton(module: nn.Module) -> nn.Module:
             if p is None:
                 continue
             if id(p) not in replaced:
-                replaced[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), requires_grad=False)
+                replaced[id(p)] = nn.Parameter(
+                    torch.empty_like(p, device="meta"), requires_grad=False
+                )
             mod._parameters[key] = replaced[id(p)]  # type: ignore[assignment]
         for key, b in list(mod._buffers.items()):
             if b is None:
@@ -400,8 +402,7 @@ class Target:
         if not vectorize:
             outs = [
                 functional_call(
-                    self._skel,
-                    self._state({n: p[i] for n, p in params.items()}, buffers),
+                    self._skel, self._state({n: p[i] for n, p in params.items()}, buffers),
                     tuple(x if sh else x[i] for x, sh in zip(inputs, flags)),
                 )
                 for i in range(b)
@@ -417,7 +418,9 @@ class Target:
         return vmap(one, in_dims=in_dims, randomness=self.randomness)(state, *inputs)
 
 
-def stateless(module: nn.Module, *, check_finite: bool = False, randomness: str = "different") -> Target:
+def stateless(
+    module: nn.Module, *, check_finite: bool = False, randomness: str = "different"
+) -> Target:
     """Turn ``module`` into a stateless :class:`Target` ``target(params, *inputs)``.
 
     The module itself is never changed, neither now nor by any later call.

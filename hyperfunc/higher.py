@@ -69,7 +69,6 @@ _SUPPORTED: dict[type[torch.optim.Optimizer], tuple[Callable[..., InnerOptimizer
     torch.optim.Rprop: (Rprop, ("lr", "etas", "step_sizes")),
 }
 
-
 class UnsupportedOptimizerError(TypeError):
     """The ``torch.optim`` optimiser, or one of its settings, has no differentiable counterpart here."""
 
@@ -384,9 +383,7 @@ class DifferentiableOptimizer:
         names = self._fmodel._names
         if self._track:
             check_second_order(
-                [names[i] for i in wanted],
-                [current[i] for i in wanted],
-                [grads[i] for i in wanted],
+                [names[i] for i in wanted], [current[i] for i in wanted], [grads[i] for i in wanted],
                 "track_higher_grads=False",
             )
         new = list(current)
@@ -487,12 +484,7 @@ def innerloop_ctx(
         fast = [p.clone() if device is None else p.to(device, copy=True) for p in reference]
     fmodel = FunctionalModule(target, fast, track_higher_grads, track_running_stats)
     diffopt = DifferentiableOptimizer(
-        opt,
-        reference,
-        fmodel,
-        override=override,
-        track_higher_grads=track_higher_grads,
-        adam_eps=adam_eps,
-        device=device,
+        opt, reference, fmodel, override=override, track_higher_grads=track_higher_grads,
+        adam_eps=adam_eps, device=device,
     )
     yield fmodel, diffopt

@@ -40,9 +40,8 @@ def test_demo_learns(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_console_script_entry() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "hyperfunc", "--version"], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-m", "hyperfunc", "--version"], capture_output=True,
+                          text=True, check=True)
     assert done.stdout.startswith("hyperfunc ")
 
 

@@ -62,7 +62,8 @@ def test_hyperfan_initialisation_matches_pytorch_default_variance(family: str) -
 
 
 def test_init_uses_targets_own_statistics_siren_and_norm() -> None:
-    target = hf.stateless(nn.Sequential(hf.targets.siren(2, 3, hidden=(256, 256), w0=30.0), nn.LayerNorm(3)))
+    target = hf.stateless(nn.Sequential(hf.targets.siren(2, 3, hidden=(256, 256), w0=30.0),
+                                        nn.LayerNorm(3)))
     hnet = MLPHyperNet(target, 16, hidden=(64,))
     with torch.no_grad():
         p = hnet(torch.randn(64, 16))

@@ -96,12 +96,8 @@ def test_only_the_requested_plugin_is_imported(site: Path, group: str) -> None:
 
 def test_broken_plugin_names_its_distribution_and_spares_others(site: Path, group: str) -> None:
     bad, good = uniq("broken"), uniq("good")
-    fake_dist(
-        site,
-        "broken-plugin",
-        {group: {"bad": f"{bad}:thing"}},
-        {bad: "raise RuntimeError('boom at import')\n"},
-    )
+    fake_dist(site, "broken-plugin", {group: {"bad": f"{bad}:thing"}},
+              {bad: "raise RuntimeError('boom at import')\n"})
     fake_dist(site, "good-plugin", {group: {"good": f"{good}:thing"}}, {good: "thing = 'ok'\n"})
     reg: Registry[object] = Registry("things", group)
     assert reg.names() == ["bad", "good"]

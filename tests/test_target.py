@@ -141,14 +141,8 @@ def test_tied_weights() -> None:
     torch.testing.assert_close(target(params_of(net), x), net(x))
     p = target.init_params((2,))  # different weights per set, still tied inside each
     out = target.batched(p, x, shared=True)
-    ref = [
-        nn.functional.linear(
-            torch.tanh(nn.functional.linear(x, p["0.weight"][i], p["0.bias"][i])),
-            p["0.weight"][i],
-            p["0.bias"][i],
-        )
-        for i in range(2)
-    ]
+    ref = [nn.functional.linear(torch.tanh(nn.functional.linear(x, p["0.weight"][i], p["0.bias"][i])),
+                                p["0.weight"][i], p["0.bias"][i]) for i in range(2)]
     torch.testing.assert_close(out, torch.stack(ref))
 
 
@@ -213,9 +207,8 @@ def test_fast_path_detection() -> None:
     hooked[0].register_forward_hook(lambda *a: None)
     assert not hf.stateless(hooked).has_fast_path
     with pytest.raises(ValueError, match="fast=True needs a plain MLP"):
-        hf.stateless(RawParams()).batched(
-            hf.stateless(RawParams()).init_params((2,)), torch.randn(2, 3, 3), fast=True
-        )
+        hf.stateless(RawParams()).batched(hf.stateless(RawParams()).init_params((2,)),
+                                          torch.randn(2, 3, 3), fast=True)
 
 
 def test_mlp_plan_is_a_read_only_view_of_the_fast_path() -> None:
@@ -262,9 +255,12 @@ def test_batched_equals_looped_random_mlps(
     target = hf.stateless(hf.targets.mlp(n_in, n_out, hidden=widths, activation=act))
     p = target.init_params((b,))
     x = torch.randn(n, n_in) if shared else torch.randn(b, n, n_in)
-    loop = torch.stack([target({k: v[i] for k, v in p.items()}, x if shared else x[i]) for i in range(b)])
+    loop = torch.stack(
+        [target({k: v[i] for k, v in p.items()}, x if shared else x[i]) for i in range(b)]
+    )
     for fast in (None, False):
-        torch.testing.assert_close(target.batched(p, x, shared=shared, fast=fast), loop, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(target.batched(p, x, shared=shared, fast=fast), loop,
+                                   rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------ bad input
@@ -366,9 +362,8 @@ def test_torch_compile_inductor_conv_and_mlp() -> None:
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_batched_loop_equals_vmap_values_and_gradients(shared: bool) -> None:
-    module = nn.Sequential(
-        nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3)
-    )
+    module = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                           nn.Linear(4 * 6 * 6, 3))
     target = hf.stateless(module.double())
     params = {n: p.requires_grad_() for n, p in target.init_params((3,)).items()}
     x = torch.randn(*(() if shared else (3,)), 5, 1, 8, 8, dtype=torch.float64)

@@ -117,12 +117,8 @@ class OnlineEWC(FineTune):
         self.register_buffer("anchor", self.flat.detach().clone())
 
     def describe(self) -> dict[str, Any]:
-        return {
-            **super().describe(),
-            "lam": self.lam,
-            "gamma": self.gamma,
-            "fisher_samples": self.fisher_samples,
-        }
+        return {**super().describe(), "lam": self.lam, "gamma": self.gamma,
+                "fisher_samples": self.fisher_samples}
 
     def loss(self, batch: TaskBatch) -> tuple[Tensor, dict[str, float]]:
         t, x, y = batch.task, batch.x, batch.y

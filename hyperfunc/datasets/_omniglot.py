@@ -70,3 +70,4 @@ def load_omniglot(
     if dtype == torch.uint8:
         return images
     return images.to(dtype).div_(255.0)
+

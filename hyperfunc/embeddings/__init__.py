@@ -17,14 +17,8 @@ from hyperfunc.embeddings._support_set import SupportSetEncoder
 from hyperfunc.embeddings._task_table import TaskTable
 
 __all__ = [
-    "TaskTable",
-    "SupportSetEncoder",
-    "ConvImageEncoder",
-    "registry",
-    "register",
-    "get",
-    "names",
-    "entries",
+    "TaskTable", "SupportSetEncoder", "ConvImageEncoder",
+    "registry", "register", "get", "names", "entries",
 ]
 
 #: The registry of embedding classes.

@@ -59,7 +59,8 @@ class ConvImageEncoder(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         if images.dim() < 3 or images.shape[-3] != self.in_channels:
             raise ValueError(
-                f"ConvImageEncoder expects images [..., {self.in_channels}, H, W], got {list(images.shape)}"
+                f"ConvImageEncoder expects images [..., {self.in_channels}, H, W], "
+                f"got {list(images.shape)}"
             )
         if self.image_size is not None and images.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(

@@ -39,7 +39,9 @@ class SupportSetEncoder(nn.Module):
         torch.Size([4, 32])
     """
 
-    def __init__(self, in_features: int, num_classes: int, dim: int, hidden: Sequence[int] = (128,)) -> None:
+    def __init__(
+        self, in_features: int, num_classes: int, dim: int, hidden: Sequence[int] = (128,)
+    ) -> None:
         super().__init__()
         if min(in_features, num_classes, dim) < 1 or not hidden:
             raise ValueError("in_features, num_classes and dim must be >= 1, hidden non-empty")
@@ -60,7 +62,8 @@ class SupportSetEncoder(nn.Module):
             raise TypeError(f"labels must be integers, got {y.dtype}")
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
             raise ValueError(
-                f"labels must be in 0..{self.num_classes - 1}, got range {int(y.min())}..{int(y.max())}"
+                f"labels must be in 0..{self.num_classes - 1}, got range "
+                f"{int(y.min())}..{int(y.max())}"
             )
         onehot = nn.functional.one_hot(y.long(), self.num_classes).to(x.dtype)
         h = self.phi(torch.cat([x, onehot], dim=-1))  # [..., S, W]

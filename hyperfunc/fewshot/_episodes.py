@@ -117,9 +117,8 @@ class Episodes:
             counts = torch.tensor([len(p) for p in parts], dtype=torch.int64)
         else:
             raise TypeError(_NEEDS_GROUPED.format(got=type(images).__name__))
-        self._setup(
-            flat, counts, torch.arange(len(counts)), n_way, k_shot, q_query, batch_size, seed, name, dtype
-        )
+        self._setup(flat, counts, torch.arange(len(counts)), n_way, k_shot, q_query, batch_size, seed, name,
+                    dtype)
 
     @classmethod
     def from_labels(

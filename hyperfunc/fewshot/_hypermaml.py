@@ -130,8 +130,7 @@ class HyperMAML(FewShotMethod):
         self.head = stateless(nn.Linear(feature_dim, n_way))
         # the universal head (none with prototype heads: each episode builds its own)
         self.head_params = nn.ParameterDict(
-            {}
-            if head_init == "prototypes"
+            {} if head_init == "prototypes"
             else {n: nn.Parameter(p) for n, p in self.head.init_params().items()}
         )
         per_example = feature_dim + 2 * n_way
@@ -150,16 +149,10 @@ class HyperMAML(FewShotMethod):
     def describe(self) -> dict[str, Any]:
         """Hyperparameters for a results file."""
         return {
-            "n_way": self.n_way,
-            "k_shot": self.k_shot,
-            "feature_dim": self.feature_dim,
-            "hidden": list(self.hidden),
-            "per_class": self.per_class,
-            "warmup_steps": self.warmup_steps,
-            "inner_lr": self.inner_lr,
-            "loss": self.loss_name,
-            "support_loss": self.support_loss,
-            "head_init": self.head_init,
+            "n_way": self.n_way, "k_shot": self.k_shot, "feature_dim": self.feature_dim,
+            "hidden": list(self.hidden), "per_class": self.per_class,
+            "warmup_steps": self.warmup_steps, "inner_lr": self.inner_lr, "loss": self.loss_name,
+            "support_loss": self.support_loss, "head_init": self.head_init,
         }
 
     @property

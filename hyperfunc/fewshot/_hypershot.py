@@ -101,11 +101,8 @@ class HyperShot(FewShotMethod):
     def describe(self) -> dict[str, Any]:
         """Hyperparameters for a results file."""
         return {
-            "n_way": self.n_way,
-            "k_shot": self.k_shot,
-            "hidden": list(self.hidden),
-            "classifier_hidden": list(self.classifier_hidden),
-            "kernel": self.kernel,
+            "n_way": self.n_way, "k_shot": self.k_shot, "hidden": list(self.hidden),
+            "classifier_hidden": list(self.classifier_hidden), "kernel": self.kernel,
         }
 
     def _kernels(self, batch: Batch) -> tuple[Tensor, Tensor]:

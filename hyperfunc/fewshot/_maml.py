@@ -124,14 +124,8 @@ class MAML(FewShotMethod):
             self.rates = parameter_dict(init, clone=False)
         self._out_sizes: dict[tuple[int, ...], int] = {}
         check_loop_options(  # a bad inner-loop option fails here, not in the middle of training
-            self.inner_optimizer(),
-            steps=self.inner_steps,
-            first_order=self.first_order,
-            only=self.only,
-            checkpoint=checkpoint,
-            truncate=truncate,
-            implicit=implicit,
-            cg_steps=cg_steps,
+            self.inner_optimizer(), steps=self.inner_steps, first_order=self.first_order, only=self.only,
+            checkpoint=checkpoint, truncate=truncate, implicit=implicit, cg_steps=cg_steps,
         )
 
     def inner_optimizer(self) -> InnerOptimizer[Any]:
@@ -144,17 +138,10 @@ class MAML(FewShotMethod):
     def describe(self) -> dict[str, Any]:
         """Hyperparameters for a results file."""
         return {
-            "inner_steps": self.inner_steps,
-            "inner_lr": self.inner_lr,
-            "first_order": self.first_order,
-            "loss": self.loss_name,
-            "optimizer": self.optimizer_name,
-            "only": self.only,
-            "vectorize": self.vectorize,
-            "checkpoint": self.checkpoint,
-            "truncate": self.truncate,
-            "implicit": self.implicit,
-            "cg_steps": self.cg_steps,
+            "inner_steps": self.inner_steps, "inner_lr": self.inner_lr,
+            "first_order": self.first_order, "loss": self.loss_name, "optimizer": self.optimizer_name,
+            "only": self.only, "vectorize": self.vectorize, "checkpoint": self.checkpoint,
+            "truncate": self.truncate, "implicit": self.implicit, "cg_steps": self.cg_steps,
         }
 
     def _inner_loss(self, pred: Tensor, y: Tensor) -> Tensor:
@@ -171,42 +158,26 @@ class MAML(FewShotMethod):
             self._out_sizes[shape] = int(out.shape[-1])
         got = self._out_sizes[shape]
         if isinstance(batch, EpisodeBatch) and not self.regression and got != batch.n_way:
-            raise ValueError(
-                _HEAD.format(
-                    got=got,
-                    what=f"the episodes are {batch.n_way}-way",
-                    fix=f"Build the target with {batch.n_way} outputs (e.g. conv4(num_classes="
+            raise ValueError(_HEAD.format(
+                got=got, what=f"the episodes are {batch.n_way}-way",
+                fix=f"Build the target with {batch.n_way} outputs (e.g. conv4(num_classes="
                     f"{batch.n_way})), or sample {got}-way episodes.",
-                )
-            )
+            ))
         if self.regression and got != batch.y_query.shape[-1]:
-            raise ValueError(
-                _HEAD.format(
-                    got=got,
-                    what=f"the regression targets y have {batch.y_query.shape[-1]}",
-                    fix="Give the target one output per target value (out_features=y.shape[-1]).",
-                )
-            )
+            raise ValueError(_HEAD.format(
+                got=got, what=f"the regression targets y have {batch.y_query.shape[-1]}",
+                fix="Give the target one output per target value (out_features=y.shape[-1]).",
+            ))
 
     def adapted(self, batch: Batch) -> dict[str, Tensor]:
         """The weights adapted to each episode's support set, every tensor ``[B, ...]``."""
         self.check_batch(batch)
         self._check_head(batch)
         return adapt_batched(
-            self.target,
-            self.weights(),
-            self._inner_loss,
-            batch.x_support,
-            batch.y_support,
-            optimizer=self.inner_optimizer(),
-            steps=self.inner_steps,
-            first_order=self.first_order,
-            only=self.only,
-            vectorize=self.vectorize,
-            checkpoint=self.checkpoint,
-            truncate=self.truncate,
-            implicit=self.implicit,
-            cg_steps=self.cg_steps,
+            self.target, self.weights(), self._inner_loss, batch.x_support, batch.y_support,
+            optimizer=self.inner_optimizer(), steps=self.inner_steps, first_order=self.first_order,
+            only=self.only, vectorize=self.vectorize, checkpoint=self.checkpoint, truncate=self.truncate,
+            implicit=self.implicit, cg_steps=self.cg_steps,
         )
 
     def predict(self, batch: Batch) -> Tensor:

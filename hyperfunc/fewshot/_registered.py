@@ -46,3 +46,4 @@ def omniglot(
         seed=seed,
         name=f"omniglot-{split}" + ("-rot" if rotations else ""),
     )
+

@@ -45,42 +45,16 @@ from hyperfunc.fields._render import CACHE_BYTES, DEFAULT_MEMORY_LIMIT, bytes_pe
 
 __all__ = [
     # coordinates
-    "grid",
-    "image_to_coords",
-    "coords_to_image",
-    "sample_pixels",
-    "take_pixels",
-    "check_coords",
+    "grid", "image_to_coords", "coords_to_image", "sample_pixels", "take_pixels", "check_coords",
     "stack_images",
     # rendering and fitting
-    "render",
-    "bytes_per_point",
-    "DEFAULT_MEMORY_LIMIT",
-    "CACHE_BYTES",
-    "fit",
-    "FitResult",
-    "per_image_mse",
+    "render", "bytes_per_point", "DEFAULT_MEMORY_LIMIT", "CACHE_BYTES", "fit", "FitResult", "per_image_mse",
     # methods
-    "FieldMethod",
-    "ImageBatch",
-    "ImageHyperNet",
-    "MetaInit",
-    "PerImageFit",
-    "as_float_images",
+    "FieldMethod", "ImageBatch", "ImageHyperNet", "MetaInit", "PerImageFit", "as_float_images",
     "random_masks",
     # image sets
-    "ImageSet",
-    "cifar10_images",
-    "mnist_images",
-    "omniglot_images",
+    "ImageSet", "cifar10_images", "mnist_images", "omniglot_images",
     # training and quality
-    "FieldsConfig",
-    "FieldsFamily",
-    "train_fields",
-    "evaluate_fields",
-    "Quality",
-    "psnr",
-    "ssim",
-    "mse",
+    "FieldsConfig", "FieldsFamily", "train_fields", "evaluate_fields", "Quality", "psnr", "ssim", "mse",
     "save_grid",
 ]

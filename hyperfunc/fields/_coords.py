@@ -8,12 +8,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "grid",
-    "image_to_coords",
-    "coords_to_image",
-    "sample_pixels",
-    "take_pixels",
-    "check_coords",
+    "grid", "image_to_coords", "coords_to_image", "sample_pixels", "take_pixels", "check_coords",
     "stack_images",
 ]
 
@@ -113,13 +108,8 @@ def image_to_coords(
     """
     x = stack_images(images)
     b, c, h, w = x.shape
-    coords = grid(
-        h,
-        w,
-        align_corners=align_corners,
-        device=x.device,
-        dtype=x.dtype if x.is_floating_point() else torch.float32,
-    )
+    coords = grid(h, w, align_corners=align_corners, device=x.device, dtype=x.dtype if x.is_floating_point()
+                  else torch.float32)
     return coords, x.reshape(b, c, h * w).transpose(1, 2)
 
 

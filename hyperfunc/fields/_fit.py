@@ -120,8 +120,7 @@ def fit(
     with torch.no_grad():
         per_image_mse(target, weights, coords, values, mask)  # shape check before anything runs
     opt: torch.optim.Optimizer = (
-        torch.optim.Adam(weights.values(), lr=lr)
-        if optimizer == "adam"
+        torch.optim.Adam(weights.values(), lr=lr) if optimizer == "adam"
         else torch.optim.SGD(weights.values(), lr=lr)
     )
     wanted, history = set(record_at), {}

@@ -124,17 +124,17 @@ def render_fused(
                 if separable:
                     k = widths[0]
                     h = buffers[0][: g * p * k].view(g, r, width, k)
-                    torch.mul(sa[:, r0 : r0 + r, None], cc, out=h)
-                    h = h.addcmul_(ca[:, r0 : r0 + r, None], sc).view(g, p, k)
+                    torch.mul(sa[:, r0:r0 + r, None], cc, out=h)
+                    h = h.addcmul_(ca[:, r0:r0 + r, None], sc).view(g, p, k)
                     todo = layers[1:]
                 else:
                     assert coords is not None
-                    h = coords[r0 * width : r0 * width + p].expand(g, p, 2)
+                    h = coords[r0 * width:r0 * width + p].expand(g, p, 2)
                 for layer in todo[:-1]:
                     k = layer.weight.shape[2]
                     spare = buffers[1] if h.data_ptr() == buffers[0].data_ptr() else buffers[0]
                     h = _apply(layer, fs, h, spare[: g * p * k].view(g, p, k))
                 # the last layer transposed, [g, C, p]: a narrow output (C = 1 or 3) is a
                 # skinny matmul, several times faster as C × p than as p × C
-                out[fs, :, r0 : r0 + r] = _apply(last, fs, h.transpose(1, 2), None).view(g, -1, r, width)
+                out[fs, :, r0:r0 + r] = _apply(last, fs, h.transpose(1, 2), None).view(g, -1, r, width)
     return out

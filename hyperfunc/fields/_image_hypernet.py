@@ -65,8 +65,7 @@ class ImageHyperNet(FieldMethod):
             raise ValueError(f"hypernet must be 'additive' or 'mlp', got {hypernet!r}")
         self.encoder = ConvImageEncoder(in_channels, embedding_dim, encoder_widths, image_size=image_size)
         self.hypernet: HyperNetwork = (
-            Additive(self.target, embedding_dim, hidden)
-            if hypernet == "additive"
+            Additive(self.target, embedding_dim, hidden) if hypernet == "additive"
             else MLPHyperNet(self.target, embedding_dim, hidden)
         )
 

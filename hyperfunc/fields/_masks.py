@@ -48,12 +48,8 @@ def random_masks(
     w = (hole[0] + (hole[1] - hole[0]) * u[:, 2]).mul(width).round().clamp(1, width).long()
     top = (u[:, 3] * (height - h + 1)).long().clamp_max(height - h)
     left = (u[:, 4] * (width - w + 1)).long().clamp_max(width - w)
-    inside = (
-        (rows >= top.view(-1, 1, 1))
-        & (rows < (top + h).view(-1, 1, 1))
-        & (cols >= left.view(-1, 1, 1))
-        & (cols < (left + w).view(-1, 1, 1))
-    )
+    inside = ((rows >= top.view(-1, 1, 1)) & (rows < (top + h).view(-1, 1, 1))
+              & (cols >= left.view(-1, 1, 1)) & (cols < (left + w).view(-1, 1, 1)))
     rate = drop[0] + (drop[1] - drop[0]) * u[:, 5]
     scattered = torch.rand(n, height, width, generator=generator) < rate.view(-1, 1, 1)
     missing = torch.where((u[:, 0] < 0.5).view(-1, 1, 1), inside, scattered)

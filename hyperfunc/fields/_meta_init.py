@@ -74,12 +74,7 @@ class MetaInit(FieldMethod):
         outer = torch.is_grad_enabled()
         with torch.enable_grad():  # the inner loop needs gradients, also when evaluating
             return adapt_batched(
-                self.target,
-                init,
-                F.mse_loss,
-                coords.expand(b, *coords.shape),
-                values,
-                optimizer=SGD(lr=self.inner_lr),
-                steps=self.inner_steps,
+                self.target, init, F.mse_loss, coords.expand(b, *coords.shape), values,
+                optimizer=SGD(lr=self.inner_lr), steps=self.inner_steps,
                 first_order=self.first_order or not outer,
             )

@@ -100,3 +100,4 @@ def ssim(
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return s.mean(dim=(-3, -2, -1)).reshape(lead)
+

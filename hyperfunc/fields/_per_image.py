@@ -60,6 +60,5 @@ class PerImageFit(FieldMethod):
         start = self.target.init_params((x.shape[0],), generator=torch.Generator().manual_seed(self.seed))
         start = {n: p.to(x.device) for n, p in start.items()}
         with torch.enable_grad():
-            return fit(
-                self.target, start, *image_to_coords(x), steps=self.steps, lr=self.lr, show_progress=False
-            ).params
+            return fit(self.target, start, *image_to_coords(x), steps=self.steps, lr=self.lr,
+                       show_progress=False).params

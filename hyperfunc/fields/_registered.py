@@ -53,10 +53,8 @@ class ImageSet:
         return int(self.train.shape[-1])
 
     def __repr__(self) -> str:
-        return (
-            f"ImageSet({self.name!r}, train={len(self.train)}, test={len(self.test)}, "
-            f"{self.channels}×{self.size}×{self.size})"
-        )
+        return (f"ImageSet({self.name!r}, train={len(self.train)}, test={len(self.test)}, "
+                f"{self.channels}×{self.size}×{self.size})")
 
 
 def _limit(x: np.ndarray, n: int | None) -> Tensor:

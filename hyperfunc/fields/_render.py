@@ -126,5 +126,5 @@ def render(
     parts = []
     with torch.set_grad_enabled(keep_graph):
         for start in range(0, n, chunk):
-            parts.append(target.batched(params, coords[start : start + chunk], shared=True))
+            parts.append(target.batched(params, coords[start:start + chunk], shared=True))
     return coords_to_image(torch.cat(parts, dim=1), height, width)

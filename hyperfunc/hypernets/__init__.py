@@ -25,18 +25,8 @@ from hyperfunc.hypernets._mlp import MLPHyperNet
 from hyperfunc.hypernets._per_tensor import PerTensor
 
 __all__ = [
-    "HyperNetwork",
-    "MLPHyperNet",
-    "Chunked",
-    "PerTensor",
-    "LowRank",
-    "Additive",
-    "Mask",
-    "registry",
-    "register",
-    "get",
-    "names",
-    "entries",
+    "HyperNetwork", "MLPHyperNet", "Chunked", "PerTensor", "LowRank", "Additive", "Mask",
+    "registry", "register", "get", "names", "entries",
 ]
 
 #: The registry of hypernetwork classes.

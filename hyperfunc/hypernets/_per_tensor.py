@@ -36,7 +36,9 @@ class PerTensor(HyperNetwork):
         True
     """
 
-    def __init__(self, target: Target | ParamSpec, in_features: int, hidden: Sequence[int] = (100,)) -> None:
+    def __init__(
+        self, target: Target | ParamSpec, in_features: int, hidden: Sequence[int] = (100,)
+    ) -> None:
         super().__init__(target, in_features)
         self.trunk = trunk(in_features, hidden)
         width = hidden[-1] if hidden else in_features

@@ -20,7 +20,8 @@ def select_names(spec: ParamSpec, include: Sequence[str] | None, default: Sequen
     unknown = [n for n in include if n not in spec.names]
     if unknown:
         raise ValueError(
-            f"include names {unknown} are not parameters of the target; its parameters are {list(spec.names)}"
+            f"include names {unknown} are not parameters of the target; its parameters are "
+            f"{list(spec.names)}"
         )
     return [n for n in spec.names if n in set(include)]
 

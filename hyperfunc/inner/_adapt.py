@@ -137,13 +137,8 @@ def check_loop_options(
 
 
 def _check_implicit(
-    lam: object,
-    cg_steps: object,
-    optimizer: InnerOptimizer[Any],
-    only: object,
-    first_order: bool,
-    checkpoint: bool,
-    truncate: int | None,
+    lam: object, cg_steps: object, optimizer: InnerOptimizer[Any], only: object, first_order: bool,
+    checkpoint: bool, truncate: int | None,
 ) -> None:
     problems = []
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam <= 0:
@@ -502,13 +497,7 @@ def adapt_with_stats(
                 target,
                 {k: v[e] for k, v in params.items()} if per_param else params,
                 {k: v[e] for k, v in start.items()} if per_buffer else start,
-                loss_fn,
-                x[e],
-                y[e],
-                optimizer=optimizer,
-                steps=steps,
-                first_order=first_order,
-                only=only,
+                loss_fn, x[e], y[e], optimizer=optimizer, steps=steps, first_order=first_order, only=only,
             )
             for e in range(b)
         ]

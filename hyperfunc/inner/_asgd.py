@@ -62,9 +62,7 @@ class ASGD(InnerOptimizer[ASGDState]):
     def init_state(self, params: Mapping[str, Tensor]) -> ASGDState:
         """Step 0, ``η = lr``, ``μ = 1`` and zero averages for every parameter."""
         return ASGDState(
-            {n: 0 for n in params},
-            {n: self.lr for n in params},
-            {n: 1.0 for n in params},
+            {n: 0 for n in params}, {n: self.lr for n in params}, {n: 1.0 for n in params},
             {n: torch.zeros_like(p) for n, p in params.items()},
         )
 

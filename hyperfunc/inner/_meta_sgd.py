@@ -72,9 +72,8 @@ class MetaSGD(InnerOptimizer[None]):
                 one scalar rate per tensor.
         """
         return {
-            n: torch.full(
-                p.shape if per_weight else (), float(lr), dtype=p.dtype, device=p.device
-            ).requires_grad_()
+            n: torch.full(p.shape if per_weight else (), float(lr), dtype=p.dtype, device=p.device)
+            .requires_grad_()
             for n, p in params.items()
         }
 

@@ -66,9 +66,7 @@ class RMSprop(InnerOptimizer[RMSpropState]):
         """Zero averages (and buffers when used) for every parameter."""
         zeros = {n: torch.zeros_like(p) for n, p in params.items()}
         return RMSpropState(
-            {n: 0 for n in params},
-            dict(zeros),
-            dict(zeros) if self.centered else {},
+            {n: 0 for n in params}, dict(zeros), dict(zeros) if self.centered else {},
             dict(zeros) if self.momentum else {},
         )
 

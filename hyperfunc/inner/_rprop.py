@@ -57,20 +57,16 @@ class Rprop(InnerOptimizer[RpropState]):
         if isinstance(self.lr, Tensor):
             raise TypeError("Rprop lr must be a float: it only sets the initial step sizes")
         if len(self.etas) != 2 or not 0.0 < self.etas[0] < 1.0 < self.etas[1]:
-            raise ValueError(
-                f"Rprop etas must be (decrease, increase) with 0 < decrease < 1 < increase, got {self.etas!r}"
-            )
+            raise ValueError(f"Rprop etas must be (decrease, increase) with 0 < decrease < 1 < increase, "
+                             f"got {self.etas!r}")
         if len(self.step_sizes) != 2 or not 0.0 <= self.step_sizes[0] <= self.step_sizes[1]:
-            raise ValueError(
-                f"Rprop step_sizes must be (minimum, maximum) with 0 <= minimum <= maximum, "
-                f"got {self.step_sizes!r}"
-            )
+            raise ValueError(f"Rprop step_sizes must be (minimum, maximum) with 0 <= minimum <= maximum, "
+                             f"got {self.step_sizes!r}")
 
     def init_state(self, params: Mapping[str, Tensor]) -> RpropState:
         """Zero previous gradients and step sizes of ``lr`` for every parameter."""
         return RpropState(
-            {n: 0 for n in params},
-            {n: torch.zeros_like(p) for n, p in params.items()},
+            {n: 0 for n in params}, {n: torch.zeros_like(p) for n, p in params.items()},
             {n: torch.full_like(p, self.lr) for n, p in params.items()},
         )
 

@@ -18,18 +18,8 @@ from hyperfunc.targets._builtin import ACTIVATIONS, Sine, conv4, mlp, siren
 from hyperfunc.targets._fourier import FourierFeatures, fourier_mlp
 
 __all__ = [
-    "registry",
-    "register",
-    "get",
-    "names",
-    "entries",
-    "mlp",
-    "conv4",
-    "siren",
-    "Sine",
-    "ACTIVATIONS",
-    "fourier_mlp",
-    "FourierFeatures",
+    "registry", "register", "get", "names", "entries",
+    "mlp", "conv4", "siren", "Sine", "ACTIVATIONS", "fourier_mlp", "FourierFeatures",
 ]
 
 #: The registry of target factories.

@@ -12,14 +12,8 @@ __all__ = ["mlp", "conv4", "siren", "Sine", "ACTIVATIONS"]
 
 #: Activation names accepted by :func:`mlp`.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "gelu": nn.GELU,
-    "elu": nn.ELU,
-    "silu": nn.SiLU,
-    "leaky_relu": nn.LeakyReLU,
-    "softplus": nn.Softplus,
+    "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU,
+    "elu": nn.ELU, "silu": nn.SiLU, "leaky_relu": nn.LeakyReLU, "softplus": nn.Softplus,
 }
 
 
@@ -27,7 +21,9 @@ def _activation(name: str) -> nn.Module:
     try:
         return ACTIVATIONS[name]()
     except KeyError:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}") from None
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}"
+        ) from None
 
 
 def _positive(**kw: int) -> None:
@@ -137,8 +133,7 @@ def _declare_uniform(lin: nn.Linear, weight_bound: float, bias_bound: float) -> 
     # the exact distributions, for Target.init_params and hypernetwork initialisation
     # (small tensors' measured variance would be noisy, and PyTorch's rule does not apply)
     lin._hyperfunc_init_stats = {  # type: ignore[assignment]
-        "weight": (0.0, weight_bound**2 / 3),
-        "bias": (0.0, bias_bound**2 / 3),
+        "weight": (0.0, weight_bound**2 / 3), "bias": (0.0, bias_bound**2 / 3),
     }
 
 

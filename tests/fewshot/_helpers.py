@@ -13,11 +13,8 @@ __all__ = ["_episodes", "_clusters", "fit"]
 
 def fit(method: FewShotMethod, sampler: Episodes | Sinusoid, steps: int, lr: float) -> None:
     """Meta-train ``method`` on ``sampler`` through the run layer (no folder)."""
-    train(
-        method,
-        [Phase("meta-train", lambda step, g: sampler.batch(step))],
-        RunConfig(steps=steps, lr=lr, progress=False),
-    )
+    train(method, [Phase("meta-train", lambda step, g: sampler.batch(step))],
+          RunConfig(steps=steps, lr=lr, progress=False))
 
 
 def _episodes(

@@ -166,10 +166,8 @@ def test_classes_of_different_sizes() -> None:
     batch = episodes.batch(0)
     assert batch.classes is not None
     codes = torch.cat([ids(batch.x_support), ids(batch.x_query)], 1)
-    assert torch.equal(
-        codes // 1000,
-        torch.cat([batch.classes[:, batch.y_support[0]], batch.classes[:, batch.y_query[0]]], 1),
-    )
+    assert torch.equal(codes // 1000, torch.cat([batch.classes[:, batch.y_support[0]],
+                                                 batch.classes[:, batch.y_query[0]]], 1))
     seen: dict[int, set[int]] = {c: set() for c in range(4)}
     for code in codes.flatten().tolist():
         seen[code // 1000].add(code % 1000)
@@ -246,9 +244,8 @@ def test_mismatched_shapes() -> None:
         match=r"class 0 has examples of shape \(1, 2, 2\) .*but class 2 has examples of shape \(1, 3, 3\); "
         r"class 3 has examples of shape \(2, 2\)",
     ):
-        Episodes(
-            [torch.zeros(4, 1, 2, 2), torch.zeros(5, 1, 2, 2), torch.zeros(4, 1, 3, 3), torch.zeros(4, 2, 2)]
-        )
+        Episodes([torch.zeros(4, 1, 2, 2), torch.zeros(5, 1, 2, 2), torch.zeros(4, 1, 3, 3),
+                  torch.zeros(4, 2, 2)])
     with pytest.raises(ValueError, match=r"class 1 is torch.float64"):
         Episodes([torch.zeros(4, 3), torch.zeros(4, 3, dtype=torch.float64)])
     with pytest.raises(ValueError, match=r"x has 10 examples but y has 9 labels"):
@@ -281,13 +278,8 @@ def test_hand_built_batch_reports_every_problem() -> None:
     ):
         assert part in msg
     with pytest.raises(ValueError, match="n_way must be a positive int, got 0"):
-        EpisodeBatch(
-            torch.zeros(1, 2),
-            torch.zeros(1, 2, dtype=long),
-            torch.zeros(1, 2),
-            torch.zeros(1, 2, dtype=long),
-            n_way=0,
-        )
+        EpisodeBatch(torch.zeros(1, 2), torch.zeros(1, 2, dtype=long), torch.zeros(1, 2),
+                     torch.zeros(1, 2, dtype=long), n_way=0)
 
 
 # --------------------------------------------------------------- properties

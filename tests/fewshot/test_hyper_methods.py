@@ -29,9 +29,8 @@ def _shuffled(batch: EpisodeBatch, seed: int = 0) -> EpisodeBatch:
     g = torch.Generator().manual_seed(seed)
     b, s = batch.y_support.shape
     perm = torch.stack([torch.randperm(s, generator=g) for _ in range(b)])
-    x = batch.x_support.gather(
-        1, perm.reshape(b, s, *[1] * (batch.x_support.dim() - 2)).expand_as(batch.x_support)
-    )
+    x = batch.x_support.gather(1, perm.reshape(b, s, *[1] * (batch.x_support.dim() - 2))
+                               .expand_as(batch.x_support))
     return EpisodeBatch(x, batch.y_support.gather(1, perm), batch.x_query, batch.y_query, batch.n_way)
 
 
@@ -55,14 +54,8 @@ def _linear(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
 @pytest.mark.parametrize("per_class", [True, False])
 def test_hypermaml_equals_looped_hand_computation(per_class: bool) -> None:
     batch = _shuffled(_episodes(n_way=4, k_shot=2))
-    method = HyperMAML(
-        hf.stateless(hf.targets.mlp(8, 6, hidden=(16,))),
-        n_way=4,
-        k_shot=2,
-        feature_dim=6,
-        hidden=(32,),
-        per_class=per_class,
-    )
+    method = HyperMAML(hf.stateless(hf.targets.mlp(8, 6, hidden=(16,))), n_way=4, k_shot=2, feature_dim=6,
+                       hidden=(32,), per_class=per_class)
     _perturb(method.hypernet.head)
     logits = method.predict(batch)
     w, head = method.weights(), {n: p for n, p in method.head_params.items()}
@@ -74,7 +67,7 @@ def test_hypermaml_equals_looped_hand_computation(per_class: bool) -> None:
         probs = torch.softmax(universal(feats), -1)
         z = torch.cat([feats, probs, F.one_hot(labels, 4).float()], -1)
         if per_class:
-            rows = [method.hypernet(z[2 * c : 2 * c + 2].flatten()) for c in range(4)]
+            rows = [method.hypernet(z[2 * c: 2 * c + 2].flatten()) for c in range(4)]
             delta_w = torch.cat([r["weight"] for r in rows])
             delta_b = torch.cat([r["bias"] for r in rows])
         else:
@@ -104,16 +97,8 @@ def test_hypermaml_warmup_step_equals_autograd_maml_step(loss: str) -> None:
     else:
         batch = _shuffled(_episodes(n_way=4, k_shot=2))
         backbone, n_way, k_shot = hf.stateless(hf.targets.mlp(8, 6, hidden=(16,))), 4, 2
-    method = HyperMAML(
-        backbone,
-        n_way=n_way,
-        k_shot=k_shot,
-        feature_dim=6,
-        hidden=(16,),
-        warmup_steps=4,
-        inner_lr=0.3,
-        loss=loss,
-    )
+    method = HyperMAML(backbone, n_way=n_way, k_shot=k_shot, feature_dim=6, hidden=(16,),
+                       warmup_steps=4, inner_lr=0.3, loss=loss)
     _perturb(method.hypernet.head)
     assert method.blend == 0.0
     head = method.adapted_head(batch)  # α = 0: one MAML step on the head, nothing from the hypernetwork
@@ -157,11 +142,9 @@ def test_hypermaml_prototype_head_starts_as_protonets_and_adds_the_generated_upd
         protos = torch.stack([feats[labels == c].mean(0) for c in range(4)])
         base = _linear(2 * protos, -(protos**2).sum(-1))
         z = torch.cat([feats, torch.softmax(base(feats), -1), F.one_hot(labels, 4).float()], -1)
-        rows = [method.hypernet(z[2 * c : 2 * c + 2].flatten()) for c in range(4)]
-        adapted = _linear(
-            base.weight + torch.cat([r["weight"] for r in rows]),
-            base.bias + torch.cat([r["bias"] for r in rows]),
-        )
+        rows = [method.hypernet(z[2 * c: 2 * c + 2].flatten()) for c in range(4)]
+        adapted = _linear(base.weight + torch.cat([r["weight"] for r in rows]),
+                          base.bias + torch.cat([r["bias"] for r in rows]))
         expected = adapted(method.target(w, batch.x_query[b]))
         torch.testing.assert_close(logits[b], expected, rtol=1e-5, atol=1e-5)
     loss, _ = method.loss(batch)
@@ -173,9 +156,8 @@ def test_hypermaml_learns_gaussian_clusters() -> None:
     data = _clusters()
     train = Episodes(data[:40], n_way=5, k_shot=1, q_query=5, batch_size=16, seed=0)
     test = Episodes(data[40:], n_way=5, k_shot=1, q_query=5, batch_size=50, seed=1)  # novel classes
-    method = HyperMAML(
-        hf.stateless(hf.targets.mlp(16, 16, hidden=(32,))), n_way=5, k_shot=1, feature_dim=16, hidden=(64,)
-    )
+    method = HyperMAML(hf.stateless(hf.targets.mlp(16, 16, hidden=(32,))), n_way=5, k_shot=1,
+                       feature_dim=16, hidden=(64,))
     before, _ = evaluate(method, test, episodes=4 * test.batch_size)
     fit(method, train, steps=150, lr=3e-3)
     after, ci = evaluate(method, test, episodes=4 * test.batch_size)
@@ -184,14 +166,8 @@ def test_hypermaml_learns_gaussian_clusters() -> None:
 
 
 def test_hypermaml_regression_learns_sinusoids() -> None:
-    method = HyperMAML(
-        hf.stateless(hf.targets.mlp(1, 40, hidden=(40,))),
-        n_way=1,
-        k_shot=10,
-        feature_dim=40,
-        hidden=(64,),
-        loss="mse",
-    )
+    method = HyperMAML(hf.stateless(hf.targets.mlp(1, 40, hidden=(40,))), n_way=1, k_shot=10,
+                       feature_dim=40, hidden=(64,), loss="mse")
     test = Sinusoid(k_shot=10, batch_size=50, seed=1)
     before, _ = evaluate(method, test, episodes=2 * test.batch_size)
     fit(method, Sinusoid(k_shot=10, batch_size=25), steps=300, lr=3e-3)
@@ -221,9 +197,8 @@ def test_hypermaml_bad_input() -> None:
     with pytest.raises(TypeError, match="needs a regression batch"):
         reg.predict(_episodes())
     with pytest.raises(ValueError, match="built for 5-shot regression.*10 support points"):
-        HyperMAML(hf.stateless(hf.targets.mlp(1, 6)), n_way=1, k_shot=5, feature_dim=6, loss="mse").predict(
-            Sinusoid(k_shot=10, batch_size=2).batch(0)
-        )
+        HyperMAML(hf.stateless(hf.targets.mlp(1, 6)), n_way=1, k_shot=5, feature_dim=6,
+                  loss="mse").predict(Sinusoid(k_shot=10, batch_size=2).batch(0))
 
 
 def test_episode_shape_check_names_uneven_classes() -> None:
@@ -253,13 +228,8 @@ def test_kernel_matrix_equals_sklearn_and_rejects_unknown_kernels() -> None:
 @pytest.mark.parametrize("classifier_hidden", [(), (5,)])
 def test_hypershot_equals_looped_hand_computation(classifier_hidden: tuple[int, ...]) -> None:
     batch = _shuffled(_episodes(n_way=4, k_shot=2))
-    method = HyperShot(
-        hf.stateless(hf.targets.mlp(8, 6, hidden=(16,))),
-        n_way=4,
-        k_shot=2,
-        hidden=(32,),
-        classifier_hidden=classifier_hidden,
-    )
+    method = HyperShot(hf.stateless(hf.targets.mlp(8, 6, hidden=(16,))), n_way=4, k_shot=2, hidden=(32,),
+                       classifier_hidden=classifier_hidden)
     logits = method.predict(batch).detach()
     w = {n: p.detach() for n, p in method.weights().items()}
     for b in range(3):

@@ -26,21 +26,14 @@ def _samplers() -> tuple[Episodes, Episodes]:
 
 def _method() -> HyperMAML:
     torch.manual_seed(0)
-    return HyperMAML(
-        hf.stateless(hf.targets.mlp(6, 8, hidden=(16,))),
-        n_way=3,
-        k_shot=1,
-        feature_dim=8,
-        hidden=(16,),
-        warmup_steps=4,
-    )
+    return HyperMAML(hf.stateless(hf.targets.mlp(6, 8, hidden=(16,))), n_way=3, k_shot=1, feature_dim=8,
+                     hidden=(16,), warmup_steps=4)
 
 
 def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     train, test = _samplers()
-    config = FewShotConfig(
-        steps=6, lr=1e-2, lr_schedule="cosine", test_episodes=20, checkpoint_every=3, progress=False
-    )
+    config = FewShotConfig(steps=6, lr=1e-2, lr_schedule="cosine", test_episodes=20, checkpoint_every=3,
+                           progress=False)
     whole = _method()
     ref = run_fewshot(whole, train, test, config, out=tmp_path / "a")
 
@@ -69,22 +62,15 @@ def test_resume_after_an_interruption_equals_an_uninterrupted_run(tmp_path: Path
     assert 0.0 <= saved["test_mean"] <= 1.0 and saved["method_settings"]["warmup_steps"] == 4
 
     with pytest.raises(CheckpointMismatchError, match=r"config: checkpoint"):
-        run_fewshot(
-            _method(),
-            train,
-            test,
-            FewShotConfig(steps=6, lr=1e-3, checkpoint_every=3),
-            out=tmp_path / "b",
-            resume=True,
-        )
+        run_fewshot(_method(), train, test, FewShotConfig(steps=6, lr=1e-3, checkpoint_every=3),
+                    out=tmp_path / "b", resume=True)
 
 
 def test_time_limit_stops_training_and_is_recorded() -> None:
     train, test = _samplers()
     net = ProtoNets(hf.stateless(hf.targets.mlp(6, 8, hidden=(16,))))
-    summary = run_fewshot(
-        net, train, test, FewShotConfig(steps=10**6, time_limit=0.002, test_episodes=10, progress=False)
-    )
+    summary = run_fewshot(net, train, test, FewShotConfig(steps=10**6, time_limit=0.002,
+                                                          test_episodes=10, progress=False))
     assert summary["stopped_by_time_limit"] and 0 < summary["steps_done"] < 10**6
     assert summary["seconds"] < 10.0
 
@@ -102,38 +88,10 @@ def test_config_and_input_errors() -> None:
 # ----------------------------------------------------------------------------- the CLI
 def test_cli_runs_hypermaml_on_omniglot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    args = [
-        "run",
-        "--method",
-        "hypermaml",
-        "--tasks",
-        "omniglot",
-        "--target",
-        "conv4",
-        "--data",
-        str(DATA),
-        "--task-arg",
-        "n_way=3",
-        "--task-arg",
-        "q_query=2",
-        "--task-arg",
-        "rotations=false",
-        "--test-task-arg",
-        "q_query=4",
-        "--target-arg",
-        "hidden=8",
-        "--method-arg",
-        "hidden=[16]",
-        "--batch-size",
-        "2",
-        "--steps",
-        "3",
-        "--test-episodes",
-        "5",
-        "--out",
-        str(out),
-        "--no-progress",
-    ]
+    args = ["run", "--method", "hypermaml", "--tasks", "omniglot", "--target", "conv4", "--data", str(DATA),
+            "--task-arg", "n_way=3", "--task-arg", "q_query=2", "--task-arg", "rotations=false",
+            "--test-task-arg", "q_query=4", "--target-arg", "hidden=8", "--method-arg", "hidden=[16]",
+            "--batch-size", "2", "--steps", "3", "--test-episodes", "5", "--out", str(out), "--no-progress"]
     assert main(args) == 0
     data = json.loads((out / "results.json").read_text())
     assert data["identity"]["method_name"] == "hypermaml" and data["method_settings"]["feature_dim"] == 8
@@ -147,111 +105,34 @@ def test_cli_runs_hypermaml_on_omniglot(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_cli_runs_maml_on_sinusoids(tmp_path: Path) -> None:
     out = tmp_path / "maml"
-    assert (
-        main(
-            [
-                "run",
-                "--method",
-                "maml",
-                "--tasks",
-                "sinusoid",
-                "--target",
-                "mlp",
-                "--target-arg",
-                "hidden=[16]",
-                "--method-arg",
-                "inner_lr=0.01",
-                "--steps",
-                "3",
-                "--test-episodes",
-                "30",
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(["run", "--method", "maml", "--tasks", "sinusoid", "--target", "mlp",
+                 "--target-arg", "hidden=[16]", "--method-arg", "inner_lr=0.01", "--steps", "3",
+                 "--test-episodes", "30", "--out", str(out), "--no-progress"]) == 0
     data = json.loads((out / "results.json").read_text())
     assert data["metric"] == "mse" and data["method_settings"]["loss"] == "mse"
     assert data["test_episodes"] == 30  # exactly as asked, though the sampler draws 25 per batch
 
 
 def test_cli_few_shot_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(
-            [
-                "run",
-                "--method",
-                "hypershot",
-                "--tasks",
-                "sinusoid",
-                "--target",
-                "mlp",
-                "--out",
-                str(tmp_path / "a"),
-            ]
-        )
-        == 2
-    )
+    assert main(["run", "--method", "hypershot", "--tasks", "sinusoid", "--target", "mlp",
+                 "--out", str(tmp_path / "a")]) == 2
     assert "as a feature extractor" in capsys.readouterr().err
-    assert (
-        main(["run", "--method", "protonets", "--tasks", "split-digits", "--out", str(tmp_path / "b")]) == 2
-    )
+    assert main(["run", "--method", "protonets", "--tasks", "split-digits",
+                 "--out", str(tmp_path / "b")]) == 2
     assert "not a few-shot sampler" in capsys.readouterr().err
     assert {"maml", "protonets", "hypermaml", "hypershot"} <= set(hf.methods.names())
 
 
 def test_cli_runs_imaml_and_checkpointed_maml(tmp_path: Path) -> None:
-    base = [
-        "run",
-        "--method",
-        "maml",
-        "--tasks",
-        "sinusoid",
-        "--target",
-        "mlp",
-        "--target-arg",
-        "hidden=[16]",
-        "--method-arg",
-        "inner_lr=0.01",
-        "--method-arg",
-        "inner_steps=3",
-        "--steps",
-        "3",
-        "--test-episodes",
-        "10",
-        "--no-progress",
-    ]
-    assert (
-        main(
-            [
-                *base,
-                "--method-arg",
-                "implicit=1.0",
-                "--method-arg",
-                "cg_steps=5",
-                "--out",
-                str(tmp_path / "imaml"),
-            ]
-        )
-        == 0
-    )
+    base = ["run", "--method", "maml", "--tasks", "sinusoid", "--target", "mlp",
+            "--target-arg", "hidden=[16]",
+            "--method-arg", "inner_lr=0.01", "--method-arg", "inner_steps=3", "--steps", "3",
+            "--test-episodes", "10", "--no-progress"]
+    assert main([*base, "--method-arg", "implicit=1.0", "--method-arg", "cg_steps=5",
+                 "--out", str(tmp_path / "imaml")]) == 0
     settings = json.loads((tmp_path / "imaml" / "results.json").read_text())["method_settings"]
     assert settings["implicit"] == 1.0 and settings["cg_steps"] == 5
-    assert (
-        main(
-            [
-                *base,
-                "--method-arg",
-                "checkpoint=true",
-                "--method-arg",
-                "truncate=2",
-                "--out",
-                str(tmp_path / "ckpt"),
-            ]
-        )
-        == 0
-    )
+    assert main([*base, "--method-arg", "checkpoint=true", "--method-arg", "truncate=2",
+                 "--out", str(tmp_path / "ckpt")]) == 0
     assert main([*base, "--method-arg", "implicit=0", "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()

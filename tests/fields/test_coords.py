@@ -27,10 +27,7 @@ def test_grids_of_two_resolutions_cover_the_same_square() -> None:
 
 
 @given(
-    b=st.integers(1, 3),
-    c=st.integers(1, 4),
-    h=st.integers(1, 9),
-    w=st.integers(1, 9),
+    b=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 9), w=st.integers(1, 9),
     corners=st.booleans(),
 )
 def test_image_coords_round_trip(b: int, c: int, h: int, w: int, corners: bool) -> None:

@@ -15,7 +15,9 @@ from hyperfunc.fields._fused_render import fold_layers, render_fused
 from hyperfunc.targets import Sine
 
 
-def _loop(module: nn.Module, params: dict[str, torch.Tensor], h: int, w: int, **kw: bool) -> torch.Tensor:
+def _loop(
+    module: nn.Module, params: dict[str, torch.Tensor], h: int, w: int, **kw: bool
+) -> torch.Tensor:
     """Each weight set loaded into the module and evaluated on the grid: ``[B, C, h, w]``."""
     outs = []
     for i in range(next(iter(params.values())).shape[0]):
@@ -48,9 +50,7 @@ def test_default_render_of_a_siren_equals_hand_built_modules(
 
 @settings(max_examples=25, deadline=None)
 @given(
-    b=st.integers(1, 20),
-    h=st.integers(1, 24),
-    w=st.integers(1, 24),
+    b=st.integers(1, 20), h=st.integers(1, 24), w=st.integers(1, 24),
     tile=st.sampled_from([1, 200, 4000, 2**20]),
 )
 def test_any_tiling_gives_the_chunked_batched_result(b: int, h: int, w: int, tile: int) -> None:

@@ -21,12 +21,7 @@ def test_psnr_and_ssim_match_scikit_image(channels: int) -> None:
         a, b = pred[i].permute(1, 2, 0).double().numpy(), truth[i].permute(1, 2, 0).double().numpy()
         ref_p = skimage_metrics.peak_signal_noise_ratio(b, a, data_range=1.0)
         ref_s = skimage_metrics.structural_similarity(
-            b,
-            a,
-            data_range=1.0,
-            channel_axis=2,
-            gaussian_weights=True,
-            sigma=1.5,
+            b, a, data_range=1.0, channel_axis=2, gaussian_weights=True, sigma=1.5,
             use_sample_covariance=False,
         )
         assert ours_p[i].item() == pytest.approx(ref_p, abs=1e-4)

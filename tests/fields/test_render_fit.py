@@ -78,16 +78,8 @@ def test_fit_learns_an_image() -> None:
     img = torch.zeros(1, 1, 16, 16)
     img[..., 4:12, 4:12] = 1.0
     coords, values = image_to_coords(img)
-    res = fit(
-        target,
-        target.init_params((1,)),
-        coords,
-        values,
-        steps=300,
-        lr=1e-3,
-        record_at=(0, 300),
-        show_progress=False,
-    )
+    res = fit(target, target.init_params((1,)), coords, values, steps=300, lr=1e-3, record_at=(0, 300),
+              show_progress=False)
     assert res.psnr[300].item() > res.psnr[0].item() + 10
 
 

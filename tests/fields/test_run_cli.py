@@ -19,30 +19,10 @@ needs_data = pytest.mark.skipif(not (DATA / "omniglot_28.npz").exists(), reason=
 @needs_data
 def test_image_hypernet_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    args = [
-        "run",
-        "--method",
-        "image-hypernet",
-        "--tasks",
-        "omniglot-images",
-        "--data",
-        str(DATA),
-        "--task-arg",
-        "test_images=6",
-        "--batch-size",
-        "4",
-        "--no-progress",
-        "--method-arg",
-        "embedding_dim=16",
-        "--method-arg",
-        "hidden=[32]",
-        "--target-arg",
-        "hidden=[8,8]",
-        "--out",
-        str(out),
-        "--mask-rate",
-        "0.5",
-    ]
+    args = ["run", "--method", "image-hypernet", "--tasks", "omniglot-images", "--data", str(DATA),
+            "--task-arg", "test_images=6", "--batch-size", "4", "--no-progress",
+            "--method-arg", "embedding_dim=16", "--method-arg", "hidden=[32]", "--target-arg", "hidden=[8,8]",
+            "--out", str(out), "--mask-rate", "0.5"]
     code = main([*args, "--steps", "4"])
     assert code == 0
     res = json.loads((out / "results.json").read_text())

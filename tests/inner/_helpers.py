@@ -17,15 +17,17 @@ ce = nn.functional.cross_entropy
 def mlp() -> nn.Module:
     """The MAML sinusoid regressor, 1→40→40→1."""
     torch.manual_seed(1)
-    return nn.Sequential(nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1)).to(
-        DTYPE
-    )
+    return nn.Sequential(
+        nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1)
+    ).to(DTYPE)
 
 
 def conv() -> nn.Module:
     """A small conv classifier on 1×8×8 images, 5 classes."""
     torch.manual_seed(1)
-    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5)).to(DTYPE)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5)
+    ).to(DTYPE)
 
 
 def sinusoid(episodes: int | None = None, shots: int = 10, seed: int = 0) -> tuple[Tensor, Tensor]:

@@ -116,15 +116,8 @@ def test_batched_with_one_weight_set_per_episode() -> None:
     (g_batched,) = torch.autograd.grad(sum(t.sum() for t in fast.values()), scale, retain_graph=True)
     total = torch.zeros((), dtype=DTYPE)
     for e in range(3):
-        one = adapt(
-            target,
-            {n: p[e] for n, p in per_episode.items()},
-            mse,
-            xs[e],
-            ys[e],
-            optimizer=SGD(lr=0.05),
-            steps=2,
-        )
+        one = adapt(target, {n: p[e] for n, p in per_episode.items()}, mse, xs[e], ys[e],
+                    optimizer=SGD(lr=0.05), steps=2)
         assert max_err([fast[n][e] for n in one], list(one.values())) < 1e-12
         total = total + sum(t.sum() for t in one.values())
     (g_looped,) = torch.autograd.grad(total, scale)
@@ -181,15 +174,8 @@ def test_no_grad_and_plain_tensors_work_for_test_time_adaptation() -> None:
 
 def test_adapt_accepts_any_function_of_params() -> None:
     w = torch.tensor([0.0], dtype=DTYPE, requires_grad=True)
-    fast = adapt(
-        lambda p, x: p["w"] * x,
-        {"w": w},
-        mse,
-        torch.ones(4, dtype=DTYPE),
-        torch.full((4,), 2.0, dtype=DTYPE),
-        optimizer=SGD(lr=0.25),
-        steps=1,
-    )
+    fast = adapt(lambda p, x: p["w"] * x, {"w": w}, mse, torch.ones(4, dtype=DTYPE),
+                 torch.full((4,), 2.0, dtype=DTYPE), optimizer=SGD(lr=0.25), steps=1)
     torch.testing.assert_close(fast["w"], torch.tensor([1.0], dtype=DTYPE))  # 0 − 0.25·(−4)
 
 

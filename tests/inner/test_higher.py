@@ -92,9 +92,8 @@ def maml(
             if isinstance(value, Tensor) and value.dim() == 0:
                 entry[key] = value.to(DTYPE)
     (xs, ys), (xq, yq) = data(), data(seed=1)
-    with ctx(
-        model, opt, copy_initial_weights=copy_initial_weights, track_higher_grads=track_higher_grads, **kw
-    ) as (fmodel, diffopt):
+    with ctx(model, opt, copy_initial_weights=copy_initial_weights,
+             track_higher_grads=track_higher_grads, **kw) as (fmodel, diffopt):
         for _ in range(STEPS[problem]):
             diffopt.step(loss(fmodel(xs), ys))
         query = loss(fmodel(xq), yq)
@@ -140,10 +139,8 @@ def _check_by_finite_differences(problem: str, opt_name: str, grads: list[Tensor
     """The meta-gradient along a random direction equals a central difference of the query loss."""
     make, data, loss = PROBLEMS[problem]
     (xs, ys), (xq, yq) = data(), data(seed=1)
-    direction = [
-        torch.randn(p.shape, generator=torch.Generator().manual_seed(i), dtype=DTYPE)
-        for i, p in enumerate(make().parameters())
-    ]
+    direction = [torch.randn(p.shape, generator=torch.Generator().manual_seed(i), dtype=DTYPE)
+                 for i, p in enumerate(make().parameters())]
 
     def query_loss(eps: float) -> float:
         model = make()
@@ -177,17 +174,8 @@ def _where_higher_is_finite(
 
 @pytest.mark.parametrize(
     "opt_name",
-    [
-        "sgd-momentum",
-        "adam-amsgrad",
-        "rmsprop-centered",
-        "rmsprop-momentum",
-        "adagrad",
-        "adadelta",
-        "adamax",
-        "asgd",
-        "rprop",
-    ],
+    ["sgd-momentum", "adam-amsgrad", "rmsprop-centered", "rmsprop-momentum", "adagrad", "adadelta", "adamax",
+     "asgd", "rprop"],
 )
 def test_the_state_of_a_used_optimizer_is_carried_over_like_higher(opt_name: str) -> None:
     out = []
@@ -410,10 +398,8 @@ def test_fmodel_behaves_like_highers() -> None:
             fmodel.fast_params = zero[:2]
         with pytest.raises(ValueError, match=r"0.weight: shape \[1\], expected \[40, 1\]"):
             fmodel.fast_params = [torch.zeros(1), *zero[1:]]
-    with hh.innerloop_ctx(model, torch.optim.SGD(model.parameters(), lr=0.1), track_higher_grads=False) as (
-        fmodel,
-        diffopt,
-    ):
+    with hh.innerloop_ctx(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                          track_higher_grads=False) as (fmodel, diffopt):
         diffopt.step(mse(fmodel(x), y))
         with pytest.raises(RuntimeError, match="init_fast_params is only kept with track_higher_grads=True"):
             _ = fmodel.init_fast_params
@@ -490,8 +476,6 @@ def test_second_order_through_a_once_differentiable_model_raises() -> None:
     with hh.innerloop_ctx(model, torch.optim.SGD(model.parameters(), lr=0.01)) as (fmodel, diffopt):
         with pytest.raises(SecondOrderError, match="track_higher_grads=False"):
             diffopt.step(mse(fmodel(x), y))
-    with hh.innerloop_ctx(model, torch.optim.SGD(model.parameters(), lr=0.01), track_higher_grads=False) as (
-        fmodel,
-        diffopt,
-    ):
+    with hh.innerloop_ctx(model, torch.optim.SGD(model.parameters(), lr=0.01),
+                          track_higher_grads=False) as (fmodel, diffopt):
         diffopt.step(mse(fmodel(x), y))

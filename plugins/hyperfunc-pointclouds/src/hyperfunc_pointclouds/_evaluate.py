@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import hyperfunc.distributed as hd
 import torch
 from torch import Tensor
 
@@ -38,7 +39,9 @@ def evaluate(
     ``model.reconstruct(clouds[i:i + 1], n_samples, generator=g)`` over the
     clouds with one generator ``g = torch.Generator().manual_seed(seed)``. The
     model's parameters, gradients and training mode, and the global random
-    state, are left as they were.
+    state, are left as they were. Under torchrun each process scores its share
+    of the clouds (drawing the samples of the others' clouds, unused) and the
+    results are gathered: the numbers are one process's.
 
     Args:
         model: the :class:`HyperCloud` to evaluate.
@@ -105,24 +108,28 @@ def evaluate(
     dtype = params[0].dtype if params else points.dtype
     g = torch.Generator().manual_seed(seed)
     size = int(batch_size)
-    per_cloud: list[Tensor] = []
+    part = hd.share(points.shape[0])  # under torchrun each process scores its share of the clouds
+    for _ in range(part.start):  # the draws of the clouds before this share
+        sample_unit_ball(n, generator=g, dtype=dtype)
+    mine = points[part]
+    per_cloud: list[Tensor] = [torch.zeros(0, dtype=torch.float64)]
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:
         with torch.no_grad():
-            for start in range(0, points.shape[0], size):
-                batch = points[start : start + size].to(device=device, dtype=dtype)
+            for start in range(0, mine.shape[0], size):
+                batch = mine[start : start + size].to(device=device, dtype=dtype)
                 # one draw per cloud, in order, from the same generator: cloud i's sample
                 # does not depend on how the clouds are batched
                 base = torch.stack(
                     [sample_unit_ball(n, generator=g, dtype=dtype) for _ in range(batch.shape[0])]
                 ).to(device)
                 recon = model.decode(model(batch), base)
-                per_cloud.append(chamfer_distance(recon, batch, reduction="none"))
+                per_cloud.append(chamfer_distance(recon, batch, reduction="none").double().cpu())
     finally:
         for module, mode in modes:
             module.training = mode
-    values = torch.cat(per_cloud).double().cpu()
+    values = hd.gather(torch.cat(per_cloud))
     per_kind: dict[str, dict[str, Any]] = {}
     if labels is not None:
         label_list = labels.cpu()

@@ -23,7 +23,7 @@ from hyperfunc.run._config import RunConfig
 from hyperfunc.run._errors import RunError, UsageError
 from hyperfunc.run._family import Family, Request, families
 from hyperfunc.run._folder import RESULTS, RunFolder
-from hyperfunc.run._loop import train
+from hyperfunc.run._loop import on_rank_0, train
 
 __all__ = ["run_main", "build_run_parser"]
 
@@ -160,8 +160,9 @@ def _request(argv: Sequence[str]) -> tuple[Request, Family, RunFolder, argparse.
     config = family.config(**{k: v for k, v in vars(args).items() if k in fields})
     tasks = args.tasks or family.default_tasks
     out = RunFolder(args.out or f"runs/{args.method}-{tasks}-seed{config.seed}")
-    if hd.init(config.device, timeout=config.collective_timeout).main:  # under torchrun / srun: join
-        out.check(resume=args.resume, overwrite=args.overwrite)  # reads only: nothing is made yet
+    world = hd.init(config.device, timeout=config.collective_timeout)  # under torchrun / srun: join them
+    # reads only, nothing is made yet; rank 0 looks, and its verdict is every process's
+    on_rank_0(lambda: out.check(resume=args.resume, overwrite=args.overwrite), world)
     common = {
         "method",
         "tasks",

@@ -361,12 +361,12 @@ class _Run:
         )
 
 
-def _on_rank_0(start: Callable[[], None], world: hd.World) -> None:
-    """Run ``start`` on rank 0 alone; its error, if any, is raised on every process."""
+def on_rank_0(action: Callable[[], None], world: hd.World) -> None:
+    """Run ``action`` on rank 0 alone; its error, if any, is raised on every process."""
     outcome = None
     if world.main:
         try:
-            start()
+            action()
         except Exception as e:
             outcome = {"error": type(e).__name__, "message": str(e)}
             if world.size == 1:
@@ -464,7 +464,7 @@ def train(
     hd.check_same("settings", {"identity": ident, "settings": plain(attrs.asdict(config))}, world)
     folder = RunFolder(out) if out is not None else None
     if folder is not None:
-        _on_rank_0(lambda: folder.start(resume=resume, overwrite=overwrite), world)
+        on_rank_0(lambda: folder.start(resume=resume, overwrite=overwrite), world)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)

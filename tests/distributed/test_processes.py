@@ -55,10 +55,17 @@ def start(
 
 
 def wait(procs: list[subprocess.Popen[str]], timeout: float = 120) -> list[subprocess.CompletedProcess[str]]:
+    """Wait for every process (killing them all if one outlives ``timeout``)."""
     done = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=timeout)
-        done.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    try:
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=timeout)
+            done.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
     return done
 
 
@@ -185,6 +192,27 @@ def test_a_lost_rank_ends_the_run_with_a_clear_error_in_bounded_time(fault: str,
     assert "lost the other processes" in rank0.stderr, rank0.stderr[-2000:]
     assert seconds < 60
     assert (tmp_path / "run" / "checkpoint.pt").exists()  # written at the start: --resume can continue
+    _ok(launch("maml", tmp_path / "run", 2, "--steps", "50", "--resume"))
+    assert _results(tmp_path / "run")["steps_done"] == 50
+
+
+def test_hyperfunc_run_under_torchrun_trains_once_and_refuses_mistakes_in_one_line(tmp_path: Path) -> None:
+    args = ["-m", "hyperfunc", "run", "--method", "maml", "--tasks", "sinusoid", "--steps", "3"]
+    args += ["--batch-size", "3", "--test-episodes", "4", "--no-progress", "--threads", "1"]
+    args += ["--out", str(tmp_path / "run")]
+    done = wait(start(args, 2, cwd=tmp_path))
+    _ok(done)
+    assert "on 2 processes (gloo)" in done[0].stdout and done[1].stdout == ""
+    assert _results(tmp_path / "run")["processes"] == {
+        "world_size": 2,
+        "backend": "gloo",
+        "batch_shares": [2, 1],
+    }
+    again = wait(start(args, 2, cwd=tmp_path))  # the folder holds a run: refused on every process
+    assert [d.returncode for d in again] == [2, 2]
+    lines = again[0].stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hyperfunc run: error"), again[0].stderr
+    assert again[1].stderr.strip() == ""
 
 
 def _launch_hung(out: Path) -> list[subprocess.CompletedProcess[str]]:

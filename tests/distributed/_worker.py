@@ -102,10 +102,10 @@ def run(case: str, out: str, steps: int, resume: bool) -> dict[str, Any]:
         if case == "maml":  # second order: the outer gradient goes through 2 inner steps
             method: Any = MAML(hf.stateless(hf.targets.mlp(16, 3, hidden=(16,))), inner_steps=2, inner_lr=0.3)
         elif os.environ.get("HF_TEST_BATCH_NORM"):
-            net = torch.nn.Sequential(
+            backbone = torch.nn.Sequential(
                 torch.nn.Linear(16, 16), torch.nn.BatchNorm1d(16), torch.nn.Linear(16, 8)
             )
-            method = ProtoNets(hf.stateless(net))
+            method = ProtoNets(hf.stateless(backbone))
         else:
             method = ProtoNets(hf.stateless(hf.targets.mlp(16, 8, hidden=(16,))))
         _sabotage(method)

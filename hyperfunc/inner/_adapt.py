@@ -137,8 +137,13 @@ def check_loop_options(
 
 
 def _check_implicit(
-    lam: object, cg_steps: object, optimizer: InnerOptimizer[Any], only: object, first_order: bool,
-    checkpoint: bool, truncate: int | None,
+    lam: object,
+    cg_steps: object,
+    optimizer: InnerOptimizer[Any],
+    only: object,
+    first_order: bool,
+    checkpoint: bool,
+    truncate: int | None,
 ) -> None:
     problems = []
     if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam <= 0:
@@ -269,11 +274,88 @@ def _run(
         updated, state = optimizer.step(live, grads, state)
         return {**current, **updated}, state
 
-    for i in range(steps):
-        if checkpoint and outer:  # keep only each step's inputs; recompute the step in the backward pass
-            current, state = torch.utils.checkpoint.checkpoint(step, i, current, state, use_reentrant=False)
-        else:
+    if not (checkpoint and outer):
+        for i in range(steps):
             current, state = step(i, current, state)
+        return current
+
+    def plain(i: int, current: dict[str, Tensor], state: Any) -> tuple[dict[str, Tensor], Any]:
+        """Step ``i`` again without any graph: the same numbers as in the forward pass."""
+        with torch.enable_grad():
+            live = {n: current[n].detach().requires_grad_() for n in names}
+            found = torch.autograd.grad(loss_of({**current, **live}), list(live.values()), allow_unused=True)
+        with torch.no_grad():
+            updated, state = optimizer.step(live, dict(zip(names, found)), state)
+        return {**current, **{n: updated[n].detach() for n in names}}, _tree(state, lambda t: t.detach())
+
+    return _checkpointed(step, plain, current, state, steps)
+
+
+class _Slot:
+    """A step's inputs, handed to ``torch.utils.checkpoint`` and emptied after the forward pass."""
+
+    def __init__(self, value: tuple[dict[str, Tensor], Any] | None) -> None:
+        self.value = value
+
+
+def _tree(state: Any, fn: Callable[[Tensor], Any]) -> Any:
+    return torch.utils._pytree.tree_map(lambda t: fn(t) if isinstance(t, Tensor) else t, state)
+
+
+def _checkpointed(
+    step: Callable[[int, dict[str, Tensor], Any], tuple[dict[str, Tensor], Any]],
+    plain: Callable[[int, dict[str, Tensor], Any], tuple[dict[str, Tensor], Any]],
+    current: dict[str, Tensor],
+    state: Any,
+    steps: int,
+) -> dict[str, Tensor]:
+    """The inner loop with √steps checkpointing (Chen et al. 2016), gradients equal to the stored loop's.
+
+    Each step runs under ``torch.utils.checkpoint`` (its activations are recomputed in
+    the backward pass) but its inputs are not kept: only the weights and optimiser
+    state at the start of each segment of ⌈√steps⌉ steps are. When the backward pass
+    reaches a segment, the segment is stepped again without a graph from its start,
+    its steps' inputs are kept (one segment's worth) and each step is recomputed from
+    them. Memory: about 2√steps weight sets and one step's graph; time: one more step
+    without a graph per step, on top of checkpointing's recomputation.
+    """
+    size = math.isqrt(max(steps - 1, 0)) + 1  # ⌈√steps⌉
+    starts: dict[int, tuple[dict[str, Tensor], Any]] = {}
+    needs_grad: list[list[bool]] = []  # which state tensors required grad at each step's start
+    rng: list[torch.Tensor] = []  # the CPU random state at each step's start (dropout in the loss)
+    cache: dict[int, tuple[dict[str, Tensor], Any]] = {}
+
+    def inputs(i: int) -> tuple[dict[str, Tensor], Any]:
+        if i not in cache:  # the backward pass reached another segment: step through it again
+            cache.clear()
+            first = i - i % size
+            current, state = starts[first]
+            now = torch.get_rng_state()
+            # outside the checkpoint's recomputation: what these steps save is theirs, not step i's
+            with torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t):
+                for j in range(first, min(first + size, steps)):
+                    cache[j] = (current, state)
+                    torch.set_rng_state(rng[j])
+                    current, state = plain(j, current, state)
+            torch.set_rng_state(now)
+        current, state = cache[i]
+        flags = iter(needs_grad[i])
+        return dict(current), _tree(state, lambda t: t.detach().requires_grad_(next(flags)))
+
+    def run(i: int, slot: _Slot) -> tuple[dict[str, Tensor], Any]:
+        current, state = inputs(i) if slot.value is None else slot.value
+        return step(i, current, state)
+
+    for i in range(steps):
+        if i % size == 0:
+            starts[i] = ({k: v.detach() for k, v in current.items()}, _tree(state, lambda t: t.detach()))
+        needs_grad.append(
+            [t.requires_grad for t in torch.utils._pytree.tree_leaves(state) if isinstance(t, Tensor)]
+        )
+        rng.append(torch.get_rng_state())
+        slot = _Slot((current, state))
+        current, state = torch.utils.checkpoint.checkpoint(run, i, slot, use_reentrant=False)
+        slot.value = None  # the step's inputs are not kept: the backward pass recomputes them
     return current
 
 
@@ -372,10 +454,12 @@ def adapt(
             without ``create_graph``).
         only: the names of the parameters to adapt (the others stay fixed, e.g. a
             head-only inner loop); default all.
-        checkpoint: keep only each inner step's inputs and recompute the step during
-            the backward pass (``torch.utils.checkpoint``): memory no longer grows
-            with the activations of every step, for about one more forward and
-            gradient per step; the meta-gradients are the same.
+        checkpoint: recompute every inner step during the backward pass
+            (``torch.utils.checkpoint``), keeping the weights only at the start of
+            each segment of ⌈√steps⌉ steps (a segment is stepped again when the
+            backward pass reaches it): memory grows as √steps instead of with the
+            activations of every step, for about twice the time; the
+            meta-gradients are the same.
         truncate: differentiate through only the last ``truncate`` inner steps; the
             earlier ones are first order (their updates pass the meta-gradient on
             unchanged, as in FOMAML), so their graphs are not kept. ``None``: all.
@@ -497,7 +581,13 @@ def adapt_with_stats(
                 target,
                 {k: v[e] for k, v in params.items()} if per_param else params,
                 {k: v[e] for k, v in start.items()} if per_buffer else start,
-                loss_fn, x[e], y[e], optimizer=optimizer, steps=steps, first_order=first_order, only=only,
+                loss_fn,
+                x[e],
+                y[e],
+                optimizer=optimizer,
+                steps=steps,
+                first_order=first_order,
+                only=only,
             )
             for e in range(b)
         ]

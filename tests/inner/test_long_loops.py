@@ -99,3 +99,20 @@ def test_bad_memory_options() -> None:
         adapt(hf.stateless(model), leaves(model), loss, x, y, optimizer=SGD(lr=0.1), truncate=0)
     with pytest.raises(TypeError, match="checkpoint must be True or False"):
         adapt(hf.stateless(model), leaves(model), loss, x, y, optimizer=SGD(lr=0.1), checkpoint="yes")  # type: ignore[arg-type]
+
+
+def test_checkpointed_inner_loop_replays_dropout_with_the_forward_pass_random_numbers() -> None:
+    x, y = torch.randn(12, 3, dtype=DTYPE), torch.randn(12, 1, dtype=DTYPE)
+    out = []
+    for checkpoint in (False, True):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Dropout(0.5), torch.nn.Linear(16, 1)).to(
+            DTYPE
+        )
+        target, theta = hf.stateless(model), leaves(model)
+        mse = torch.nn.functional.mse_loss
+        fast = adapt(
+            target, theta, mse, x, y, optimizer=SGD(lr=0.1, momentum=0.9), steps=5, checkpoint=checkpoint
+        )
+        out.append(torch.autograd.grad(mse(target(fast, x), y), list(theta.values())))
+    assert max_err(out[0], out[1]) < 1e-12

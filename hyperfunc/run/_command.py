@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import signal
 import sys
@@ -209,11 +210,20 @@ def run_main(argv: Sequence[str]) -> int:
         except (RunError, *SETUP_ERRORS) as exc:
             return _fail(exc)
     old_term = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM ends like Ctrl-C: one line, status 130
+    status = None
     try:
-        return _run(argv)
+        status = _run(argv)
+        return status
     finally:
         signal.signal(signal.SIGTERM, old_term)
+        several = hd.current().size > 1
         hd.shutdown()
+        if several and status is not None:
+            # gloo's threads can abort the interpreter's finalisation (PyTorch #179291): the run is
+            # complete and its files are closed, so end here
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
 
 
 def _terminate(signum: int, frame: object) -> None:

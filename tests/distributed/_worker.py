@@ -154,9 +154,14 @@ def main() -> int:
         print(f"ERROR {type(e).__name__}: {e}", file=sys.stderr)
         hd.shutdown()
         return 1
+    several = hd.current().size > 1
     hd.shutdown()
     if args.case == "gradients":
         Path(args.out, f"rank{os.environ.get('RANK', '0')}.json").write_text(json.dumps(results))
+    if several:  # as hyperfunc run does: no interpreter finalisation after gloo (PyTorch #179291)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

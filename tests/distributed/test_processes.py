@@ -188,9 +188,9 @@ def test_a_lost_rank_ends_the_run_with_a_clear_error_in_bounded_time(fault: str,
         done = _launch_hung(tmp_path / "run")
     seconds = time.perf_counter() - t0
     rank0 = done[0]
-    # exit status 1; after a collective timed out, gloo's own threads sometimes abort the process
-    # (SIGABRT, "terminate called without an active exception") once the error is printed
-    assert rank0.returncode == 1 or (fault == "HF_TEST_HANG_AT" and rank0.returncode == -6), rank0.stderr
+    # exit status 1; after a lost peer gloo's own threads sometimes abort the process (SIGABRT,
+    # "terminate called without an active exception") once the error is printed
+    assert rank0.returncode in (1, -6), rank0.stderr
 
     assert "lost the other processes" in rank0.stderr, rank0.stderr[-2000:]
     assert seconds < 60

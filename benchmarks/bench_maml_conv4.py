@@ -8,8 +8,10 @@ against each other before timing:
 
 * ``hyperfunc``: :class:`hyperfunc.fewshot.MAML` as it runs by default — all episodes in one
   batched call and one ``autograd.grad`` for every episode's inner gradient; for a conv
-  target on a CPU the target runs episode after episode inside that call (the automatic
-  choice of :meth:`hyperfunc.Target.batched`, ``vectorize=None``);
+  target on a CPU the target runs episode after episode inside that call, its 2-D
+  convolutions in the channels-last layout (the automatic choice of
+  :meth:`hyperfunc.Target.batched`, ``vectorize=None``); ``loop`` and ``higher`` run the
+  module as given (NCHW), so the meta-gradients differ by float32 rounding;
 * ``hyperfunc vectorize=True``: the same with ``torch.func.vmap`` over the per-episode
   weights (grouped convolutions);
 * ``loop``: :func:`hyperfunc.inner.adapt` episode by episode (a Python loop);

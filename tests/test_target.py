@@ -394,3 +394,34 @@ def test_batched_chooses_a_loop_for_conv_targets_on_the_cpu(monkeypatch: pytest.
     mlp = hf.stateless(torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.LayerNorm(3)))
     with pytest.raises(AssertionError, match="vmap was used"):
         mlp.batched(mlp.init_params((3,)), torch.randn(3, 4, 2))  # not convolutional: vmap
+
+
+def test_the_cpu_loop_over_conv_weight_sets_gives_the_module_s_numbers_in_any_layout() -> None:
+    """The loop runs 2-D convolutions channels-last on a CPU: a layout, so the same values and gradients."""
+    torch.manual_seed(0)
+    net = hf.targets.conv4(num_classes=3, hidden=8).double()
+    target = hf.stateless(net)
+    sets = [{k: v + 0.01 * i for k, v in target.init_params().items()} for i in range(3)]
+    params = {k: torch.stack([s[k] for s in sets]).requires_grad_() for k in sets[0]}
+    x = torch.rand(3, 5, 1, 28, 28, dtype=torch.float64)
+    out = target.batched(params, x, vectorize=False)
+    assert target._layout.channels_last is False  # only while the loop runs
+    grads = torch.autograd.grad(out.square().sum(), list(params.values()))
+    for i in range(3):  # a plain nn.Module, NCHW, with the same weights
+        ref = copy.deepcopy(net)
+        with torch.no_grad():
+            for k, p in ref.named_parameters():
+                p.copy_(params[k][i])
+        ref_out = ref(x[i])
+        torch.testing.assert_close(out[i], ref_out, rtol=1e-12, atol=1e-12)
+        ref_grads = torch.autograd.grad(ref_out.square().sum(), list(ref.parameters()))
+        for g, r in zip(grads, ref_grads):
+            torch.testing.assert_close(g[i], r, rtol=1e-10, atol=1e-12)
+
+
+def test_the_conv_loop_also_runs_inside_a_user_s_vmap() -> None:
+    target = hf.stateless(hf.targets.conv4(num_classes=3, hidden=4))
+    params = {k: v.expand(2, *v.shape) for k, v in target.init_params().items()}
+    x = torch.rand(4, 2, 3, 1, 28, 28)
+    out = torch.func.vmap(lambda xs: target.batched(params, xs, vectorize=False))(x)
+    assert out.shape == (4, 2, 3, 3)

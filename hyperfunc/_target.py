@@ -123,6 +123,7 @@ class Target:
         *,
         check_finite: bool = False,
         randomness: str = "different",
+        channels_last: bool = True,
     ) -> None:
         if not isinstance(module, nn.Module):
             raise TypeError(_NOT_A_MODULE.format(got=type(module).__name__))
@@ -137,6 +138,7 @@ class Target:
         # CPU loops over weight sets run 2-D convolutions channels-last (a layout, not a change of
         # numbers): PyTorch's CPU max-pooling, batch norm and oneDNN convolutions are faster so
         self._layout = _Layout()
+        self.channels_last = bool(channels_last)
         for m in self._skel.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
                 m.register_forward_hook(self._layout.hook)
@@ -357,8 +359,8 @@ class Target:
                 are the same. ``None`` (the default) chooses: a loop for convolutional
                 targets on a CPU, where ``vmap``'s grouped convolution is about twice as
                 slow as a loop for ``conv4`` (measured: ``benchmarks/bench_maml_conv4.py``;
-                the loop runs 2-D convolutions in the channels-last layout, faster on a
-                CPU and the same numbers up to float rounding),
+                the loop runs 2-D convolutions in the channels-last layout unless the
+                target was made with ``channels_last=False``: see :func:`stateless`),
                 ``vmap`` otherwise. Targets with
                 recurrent layers (``nn.RNN``, ``nn.GRU``, ``nn.LSTM``), which ``vmap``
                 cannot batch, always take this path; the first such call issues a
@@ -411,7 +413,8 @@ class Target:
         if not vectorize:
             tensors = [t for t in (*params.values(), *inputs) if isinstance(t, Tensor)]
             fmt = _same
-            if self._conv and all(t.device.type == "cpu" and not is_batchedtensor(t) for t in tensors):
+            cpu = all(t.device.type == "cpu" and not is_batchedtensor(t) for t in tensors)
+            if self._conv and self.channels_last and cpu:
                 fmt, self._layout.channels_last = _channels_last, True
             try:
                 outs = [
@@ -453,7 +456,11 @@ def _same(t: Any) -> Any:
 
 
 def stateless(
-    module: nn.Module, *, check_finite: bool = False, randomness: str = "different"
+    module: nn.Module,
+    *,
+    check_finite: bool = False,
+    randomness: str = "different",
+    channels_last: bool = True,
 ) -> Target:
     """Turn ``module`` into a stateless :class:`Target` ``target(params, *inputs)``.
 
@@ -465,6 +472,12 @@ def stateless(
             :class:`~hyperfunc.NonFiniteWeightsError` (costs a device sync).
         randomness: ``vmap`` randomness mode for :meth:`Target.batched` (``"different"``
             gives each weight set its own dropout masks; see ``torch.func.vmap``).
+        channels_last: let :meth:`Target.batched`'s loop over weight sets on a CPU run
+            2-D convolutions, their batch norm and pooling in the channels-last layout:
+            about 1.3× faster for ``conv4`` MAML, but oneDNN's float32 kernels there are
+            less exact (a second-order meta-gradient of ``conv4`` differs from float64's by
+            about 1e-2 of its largest element instead of 1e-4; float64 is exact either
+            way). ``False`` keeps PyTorch's default layout.
 
     Examples:
         >>> import torch, hyperfunc as hf
@@ -478,4 +491,4 @@ def stateless(
         >>> target.batched(batch, x, shared=True).shape
         torch.Size([4, 5, 1])
     """
-    return Target(module, check_finite=check_finite, randomness=randomness)
+    return Target(module, check_finite=check_finite, randomness=randomness, channels_last=channels_last)

@@ -425,3 +425,18 @@ def test_the_conv_loop_also_runs_inside_a_user_s_vmap() -> None:
     x = torch.rand(4, 2, 3, 1, 28, 28)
     out = torch.func.vmap(lambda xs: target.batched(params, xs, vectorize=False))(x)
     assert out.shape == (4, 2, 3, 3)
+
+
+def test_channels_last_false_keeps_the_default_layout_and_its_exact_numbers() -> None:
+    torch.manual_seed(0)
+    net = hf.targets.conv4(num_classes=3, hidden=8)
+    target = hf.stateless(net, channels_last=False)
+    params = target.init_params((2,))
+    x = torch.rand(2, 4, 1, 28, 28)
+    seen = []
+    hook = target._skel[1].register_forward_pre_hook(lambda m, args: seen.append(args[0].is_contiguous()))
+    out = target.batched(params, x, vectorize=False)
+    hook.remove()
+    assert seen == [True, True]  # batch norm got NCHW-contiguous inputs
+    for i in range(2):
+        assert torch.equal(out[i], target({k: v[i] for k, v in params.items()}, x[i]))

@@ -36,8 +36,11 @@ from hyperfunc._registry import Registry, RegistryEntry
 from hyperfunc._spec import ParamSpec
 from hyperfunc._target import LoopFallbackWarning, Target, check_finite, stateless
 
+#: The distribution's name on PyPI (``pip install torch-hyperfunc``); the import name is ``hyperfunc``.
+_DISTRIBUTION = "torch-hyperfunc"
+
 try:
-    __version__ = version("hyperfunc")
+    __version__ = version(_DISTRIBUTION)
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 

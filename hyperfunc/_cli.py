@@ -52,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hyperfunc", description="Functional hypernetworks for meta-learning."
     )
-    parser.add_argument("--version", action="version", version=f"hyperfunc {hyperfunc.__version__}")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"hyperfunc {hyperfunc.__version__} (distribution {hyperfunc._DISTRIBUTION})",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p_list = sub.add_parser("list", help="list registered targets, embeddings, hypernets, ...")
     p_list.add_argument(

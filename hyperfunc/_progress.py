@@ -42,7 +42,7 @@ class _TextBar:
 def progress(total: int, desc: str, enabled: bool = True) -> Any:
     """An iterable over ``range(total)`` that shows a progress bar on stderr.
 
-    tqdm's bar when tqdm is installed (``pip install hyperfunc[progress]``), else a
+    tqdm's bar when tqdm is installed (``pip install torch-hyperfunc[progress]``), else a
     plain text bar (redrawn in place on a terminal, a line per quarter in a log
     file). The returned object has ``set_postfix_str(text)`` for live numbers
     (loss). Plugins use it so their long loops look like hyperfunc's.

@@ -11,7 +11,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"hyperfunc {hf.__version__}"
+    assert capsys.readouterr().out.strip() == f"hyperfunc {hf.__version__} (distribution torch-hyperfunc)"
 
 
 def test_list_shows_name_distribution_and_description(capsys: pytest.CaptureFixture[str]) -> None:

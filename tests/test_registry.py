@@ -156,6 +156,6 @@ def test_real_group_plugin_target_is_usable(site: Path) -> None:
 
 def test_builtins_register_through_entry_points() -> None:
     by_name = {e.name: e for e in hf.targets.entries()}
-    assert by_name["mlp"].source == "hyperfunc" and by_name["conv4"].value.endswith(":conv4")
+    assert by_name["mlp"].source == "torch-hyperfunc" and by_name["conv4"].value.endswith(":conv4")
     assert {"mlp", "chunked", "per-tensor", "low-rank", "additive", "mask"} <= set(hf.hypernets.names())
     assert isinstance(hf.tasks.names(), list) and isinstance(hf.methods.names(), list)

@@ -174,7 +174,7 @@ def _finish(method: ContinualMethod, stream: TaskStream) -> Finish:
         if folder is not None:
             title = f"{type(method).__name__} on {stream.name}"
             if plot_matrix(matrix, folder.file("accuracy.png"), title=title) is None:
-                print("(install matplotlib, e.g. pip install 'hyperfunc[plot]', for accuracy.png)")
+                print("(install matplotlib, e.g. pip install 'torch-hyperfunc[plot]', for accuracy.png)")
         return {**matrix.summary(), **settings, "class_incremental_accuracy": cil}
 
     return finish

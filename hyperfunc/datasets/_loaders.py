@@ -178,7 +178,7 @@ def load_cifar10(root: PathLike = None) -> ImageDataset:
 def load_digits(test_fraction: float = 0.2, seed: int = 0) -> ImageDataset:
     """scikit-learn's bundled handwritten digits (1,797 images of 8×8; UCI optdigits test set).
 
-    Needs no files: the data ships inside scikit-learn (``pip install hyperfunc[digits]``).
+    Needs no files: the data ships inside scikit-learn (``pip install torch-hyperfunc[digits]``).
     Split into train and test with a fixed, stratified shuffle.
     """
     try:
@@ -186,7 +186,7 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> ImageDataset:
     except ImportError as exc:
         raise ImportError(
             "the digits dataset ships with scikit-learn, which is not installed; "
-            "install it with: pip install 'hyperfunc[digits]'"
+            "install it with: pip install 'torch-hyperfunc[digits]'"
         ) from exc
     d = sk_digits()
     x = np.asarray(d.images, dtype=np.uint8)[:, None]  # values 0..16

@@ -19,7 +19,7 @@ def save_grid(rows: Mapping[str, Tensor], path: str | Path, *, columns: int | No
     scaled to the same cell size, without interpolation, so a 28 × 28 input and a
     105 × 105 render can be compared side by side. The file is written atomically
     (a temporary file, then renamed; missing folders are created). Returns the path, or ``None`` if matplotlib
-    is not installed (``pip install hyperfunc[plot]``).
+    is not installed (``pip install torch-hyperfunc[plot]``).
     """
     if not rows:
         raise ValueError("rows is empty; pass at least one {label: images} entry")

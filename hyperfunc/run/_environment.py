@@ -31,7 +31,7 @@ def environment(config: RunConfig) -> dict[str, Any]:
         else (platform.processor() or platform.machine())
     )
     return {
-        "hyperfunc": _version("hyperfunc"),
+        "hyperfunc": _version("torch-hyperfunc"),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),

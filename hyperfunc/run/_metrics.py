@@ -12,7 +12,7 @@ from hyperfunc.run._folder import strict_json
 __all__ = ["MetricsLog", "check_tensorboard"]
 
 TENSORBOARD_HINT = (
-    "--tensorboard needs the tensorboard package: pip install 'hyperfunc[tensorboard]' "
+    "--tensorboard needs the tensorboard package: pip install 'torch-hyperfunc[tensorboard]' "
     "(or drop --tensorboard; metrics.jsonl is always written)"
 )
 

@@ -152,7 +152,7 @@ def test_omniglot_images_reads_the_same_file(tmp_path: Path) -> None:
 
 def test_tasks_are_registered_through_entry_points() -> None:
     entries = {e.name: e for e in hf.tasks.entries()}
-    assert entries["omniglot"].source == "hyperfunc" and entries["sinusoid"].source == "hyperfunc"
+    assert entries["omniglot"].source == "torch-hyperfunc" and entries["sinusoid"].source == "torch-hyperfunc"
     assert entries["omniglot"].value == "hyperfunc.fewshot._registered:omniglot"
     assert hf.tasks.get("sinusoid") is hf.fewshot.Sinusoid
 

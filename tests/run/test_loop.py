@@ -272,6 +272,6 @@ def test_tensorboard_files_when_asked(tmp_path: Path, monkeypatch: pytest.Monkey
     events = list((tmp_path / "r" / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 100
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if not installed
-    with pytest.raises(ConfigError, match="pip install 'hyperfunc\\[tensorboard\\]'"):
+    with pytest.raises(ConfigError, match="pip install 'torch-hyperfunc\\[tensorboard\\]'"):
         train(Toy(), phases(), attrs.evolve(CFG, tensorboard=True), out=tmp_path / "s")
     assert not (tmp_path / "s").exists()

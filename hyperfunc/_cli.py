@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -21,8 +22,29 @@ def _registries() -> dict[str, Registry[Any]]:
         "hypernets": hyperfunc.hypernets.registry,
         "tasks": hyperfunc.tasks.registry,
         "methods": hyperfunc.methods.registry,
+        "inner": hyperfunc.inner.registry,
         "families": hyperfunc.run.families,
     }
+
+
+_ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
+
+
+def _plain(text: str) -> str:
+    """A docstring line without reST markup, for a terminal.
+
+    Examples:
+        >>> _plain("Uses :class:`~hyperfunc.targets.FourierFeatures` with ``w0`` set")
+        'Uses FourierFeatures with w0 set'
+        >>> _plain("see :func:`hyperfunc.datasets.load_cifar10`")
+        'see hyperfunc.datasets.load_cifar10'
+    """
+
+    def role(m: re.Match[str]) -> str:
+        name = m.group(1).strip()
+        return name.rsplit(".", 1)[-1] if m.group(0)[m.group(0).index("`") + 1] == "~" else name
+
+    return _ROLE.sub(role, text).replace("``", "")
 
 
 def _list(kinds: Sequence[str]) -> int:
@@ -37,7 +59,7 @@ def _list(kinds: Sequence[str]) -> int:
         w_name = max((len(e.name) for e in entries), default=0)
         w_src = max((len(e.source) for e in entries), default=0)
         for e in entries:
-            print(f"  {e.name:<{w_name}}  {e.source:<{w_src}}  {e.description}")
+            print(f"  {e.name:<{w_name}}  {e.source:<{w_src}}  {_plain(e.description)}")
     return 0
 
 

@@ -33,11 +33,9 @@ class RegistryEntry:
 
 
 def _first_line(obj: Any) -> str:
+    """The docstring's first paragraph, on one line (its summary, even when it wraps)."""
     doc = getattr(obj, "__doc__", None) or ""
-    for line in doc.strip().splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
+    return " ".join(doc.strip().split("\n\n")[0].split())
 
 
 def _dist_name(ep: md.EntryPoint) -> str:

@@ -55,3 +55,13 @@ def test_text_progress_bar_in_a_log_file(capsys: pytest.CaptureFixture[str]) -> 
     assert len(lines) == 4 and lines[-1].startswith("task 1/2 [") and "8/8" in lines[-1]
     assert list(_TextBar(3, "quiet", enabled=False)) == [0, 1, 2]
     assert capsys.readouterr().err == ""
+
+
+def test_list_shows_every_registry_in_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "inner (" in out and "  adamw " in out and "  sgd " in out  # the inner optimisers too
+    assert "``" not in out and ":class:`" not in out and ":func:`" not in out
+    assert "FourierFeatures then an mlp" in out  # roles reduced to the name shown in the docs
+    adadelta = next(line for line in out.splitlines() if line.startswith("  adadelta "))
+    assert adadelta.endswith("p ← p − lr · δ.")  # a summary that wraps is shown whole

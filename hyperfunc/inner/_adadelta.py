@@ -25,7 +25,6 @@ class AdadeltaState(NamedTuple):
 @attrs.frozen(eq=False)
 class Adadelta(InnerOptimizer[AdadeltaState]):
     """Differentiable ``torch.optim.Adadelta`` (and ``higher``'s): ``s ← ρ s + (1−ρ) g²``,
-
     ``δ = √(u + eps) / √(s + eps) · g``, ``u ← ρ u + (1−ρ) δ²``, ``p ← p − lr · δ``.
 
     Args:

@@ -24,7 +24,6 @@ class AdagradState(NamedTuple):
 @attrs.frozen(eq=False)
 class Adagrad(InnerOptimizer[AdagradState]):
     """Differentiable ``torch.optim.Adagrad`` (and ``higher``'s): ``S ← S + g²``,
-
     ``p ← p − lr / (1 + (t − 1) · lr_decay) · g / (√S + eps)`` at step ``t``.
 
     Args:

@@ -25,7 +25,6 @@ class AdamaxState(NamedTuple):
 @attrs.frozen(eq=False)
 class Adamax(InnerOptimizer[AdamaxState]):
     """Differentiable ``torch.optim.Adamax`` (and ``higher``'s): ``m ← β₁m + (1−β₁)g``,
-
     ``u ← max(β₂u, |g| + eps)``, ``p ← p − lr / (1 − β₁ᵗ) · m / u``. At a tie the
     maximum's gradient goes to the decayed norm, as in ``higher``.
 

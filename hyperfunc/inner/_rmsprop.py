@@ -27,7 +27,6 @@ class RMSpropState(NamedTuple):
 @attrs.frozen(eq=False)
 class RMSprop(InnerOptimizer[RMSpropState]):
     """Differentiable ``torch.optim.RMSprop`` (and ``higher``'s): ``s ← α s + (1−α) g²``,
-
     ``a = √(s − ḡ²) + eps`` with ``ḡ ← α ḡ + (1−α) g`` when ``centered``, else
     ``a = √s + eps``; then ``p ← p − lr · g / a``, or with momentum
     ``b ← momentum · b + g / a`` and ``p ← p − lr · b``. Where ``s`` is exactly 0 the

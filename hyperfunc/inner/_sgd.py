@@ -22,7 +22,6 @@ class SGDState(NamedTuple):
 @attrs.frozen(eq=False)
 class SGD(InnerOptimizer[SGDState]):
     """Differentiable ``torch.optim.SGD``: ``p ← p − lr · d`` with ``g = ∇ + weight_decay · p`` and
-
     ``d = g`` without momentum; with momentum ``b ← g`` on the first step, then
     ``b ← momentum · b + (1 − dampening) · g``, and ``d = b`` (or ``g + momentum · b``
     with ``nesterov=True``): ``torch.optim.SGD``'s and ``higher``'s update, written

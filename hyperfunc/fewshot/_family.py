@@ -57,6 +57,10 @@ class FewShotConfig(RunConfig):
     test_episodes: int = option(600, "test episodes to score", at_least(1))
 
 
+#: The feature size of an ``mlp`` backbone when ``--target-arg out_features`` is not given.
+FEATURES = 64
+
+
 def evaluate(
     method: FewShotMethod,
     test: Sampler,
@@ -250,18 +254,26 @@ class FewShotFamily(Family):
         target_factory = hyperfunc.targets.get(target_name)
         tparams = inspect.signature(target_factory).parameters
         if features and "num_classes" not in tparams and "out_features" not in target_args:
-            raise ValueError(
-                f"{request.method} uses the target {target_name!r} as a feature extractor: give its feature "
-                "size with --target-arg out_features=64 (conv4 needs nothing: it drops its classifier)"
-            )
+            if "out_features" not in tparams:
+                raise ValueError(
+                    f"{request.method} uses the target {target_name!r} as a feature extractor, but it takes "
+                    "neither num_classes nor out_features; use --target mlp or --target conv4"
+                )
+            target_args["out_features"] = FEATURES  # a feature extractor of the default size
+
         module, flat = build_target(target_factory, example_shape, outputs, target_args)
         if flat and len(example_shape) > 1:
             module = nn.Sequential(nn.Flatten(), module)
         target = stateless(module)
         mparams = inspect.signature(method_cls).parameters
         kw: dict[str, Any] = {}
-        if "n_way" in mparams and episodic:
-            kw["n_way"], kw["k_shot"] = train.n_way, train.k_shot
+        if not episodic and "loss" not in mparams:
+            raise ValueError(
+                f"{request.method} classifies N-way episodes and task {request.tasks!r} is regression; "
+                "use a method that also regresses (maml, hypermaml) or an episodic task (omniglot)"
+            )
+        if "n_way" in mparams:  # regression: n_way is the number of outputs
+            kw["n_way"], kw["k_shot"] = (train.n_way, train.k_shot) if episodic else (outputs, train.k_shot)
         if "feature_dim" in mparams:
             kw["feature_dim"] = feature_size(target, example_shape)
         if "loss" in mparams and not episodic:

@@ -114,9 +114,11 @@ def test_cli_runs_maml_on_sinusoids(tmp_path: Path) -> None:
 
 
 def test_cli_few_shot_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--method", "hypershot", "--tasks", "sinusoid", "--target", "mlp",
-                 "--out", str(tmp_path / "a")]) == 2
-    assert "as a feature extractor" in capsys.readouterr().err
+    for method in ("hypershot", "protonets"):  # classifiers on a regression task: refused before any step
+        assert main(["run", "--method", method, "--tasks", "sinusoid", "--out", str(tmp_path / "a")]) == 2
+        err = capsys.readouterr().err
+        assert f"{method} classifies N-way episodes and task 'sinusoid' is regression" in err
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "a").exists()
     assert main(["run", "--method", "protonets", "--tasks", "split-digits",
                  "--out", str(tmp_path / "b")]) == 2
     assert "not a few-shot sampler" in capsys.readouterr().err
@@ -136,3 +138,12 @@ def test_cli_runs_imaml_and_checkpointed_maml(tmp_path: Path) -> None:
                  "--out", str(tmp_path / "ckpt")]) == 0
     assert main([*base, "--method-arg", "implicit=0", "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_cli_runs_hypermaml_on_sinusoids_with_its_defaults(tmp_path: Path) -> None:
+    """An mlp backbone gets a default feature size; regression sets n_way to the outputs."""
+    out = tmp_path / "hypermaml"
+    assert main(["run", "--method", "hypermaml", "--tasks", "sinusoid", "--steps", "2",
+                 "--test-episodes", "4", "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["metric"] == "mse" and data["test_episodes"] == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,20 @@ def test_per_image_fit_is_fit_from_a_seeded_init() -> None:
     ref = fit(coin.target, start, *image_to_coords(x), steps=7, lr=1e-3, show_progress=False).params
     assert all(torch.equal(got[n], ref[n]) for n in ref)
     assert list(coin.parameters()) == []
+
+
+def test_the_inpainting_summary_stays_finite_when_holes_are_filled_exactly() -> None:
+    """A hole on a flat background can be filled exactly: the summary is the PSNR of the mean error."""
+    from hyperfunc.fields import FieldsConfig, ImageHyperNet
+    from hyperfunc.fields._family import _finish
+    from hyperfunc.fields._method import as_float_images
+
+    class Exact(ImageHyperNet):
+        def reconstruct(self, images, size=None, **kw):  # type: ignore[no-untyped-def,override]
+            return as_float_images(images)
+
+    test = torch.zeros(4, 1, 8, 8)
+    test[:2, :, 2:5, 2:5] = 1.0  # two images with ink, two flat
+    method = Exact(1, 8, embedding_dim=8, encoder_widths=(8,), hidden=(16,))
+    res = _finish(method, test, FieldsConfig(progress=False))([], None)
+    assert math.isfinite(res["inpaint_psnr_missing"]) and res["inpaint_psnr_missing"] >= 100

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -161,3 +163,25 @@ def test_evaluate_fields_super_resolution_reference() -> None:
     assert q.psnr == pytest.approx(psnr(rec, high).mean().item(), abs=1e-4) and q.n == 3
     with pytest.raises(ValueError, match="reference needs size="):
         evaluate_fields(model, low, reference=high)
+
+
+def test_per_image_fitting_fits_each_image_batch_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An evaluation before and after refinement, then a picture, used to refit the same images."""
+    import hyperfunc.fields._per_image as per_image
+
+    calls = []
+    real = per_image.fit
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        calls.append(args[2].shape[0])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(per_image, "fit", counting)
+    coin = hf.fields.PerImageFit(in_channels=1, image_size=8, steps=5, lr=1e-3)
+    images = torch.rand(6, 1, 8, 8)
+    first = coin.reconstruct(images)
+    again = coin.reconstruct(images.clone())  # equal images, another tensor
+    assert torch.equal(first, again) and len(calls) == 1
+    coin.reconstruct(images[:2])  # other images: fitted
+    coin.reconstruct(images + 0.1)
+    assert len(calls) == 3

@@ -8,7 +8,6 @@ import torch
 from torch import Tensor
 
 import hyperfunc.distributed as hd
-
 from hyperfunc._target import Target
 from hyperfunc.fields._coords import image_to_coords
 from hyperfunc.fields._fit import fit

@@ -154,6 +154,9 @@ class FieldMethod(nn.Module):
     ) -> dict[str, Tensor]:
         """The generated weights after ``steps`` gradient steps on each image's (known) pixels.
 
+        An image whose error on its known pixels is not lower after the steps keeps
+        its generated weights: refinement never makes a fit worse.
+
         Args:
             images: ``[B, C, H, W]``.
             steps: refinement steps (0 = the generated weights).
@@ -173,7 +176,7 @@ class FieldMethod(nn.Module):
         coords, values = image_to_coords(x)
         flat_mask = None if m is None else m.reshape(x.shape[0], -1)
         with torch.enable_grad():
-            return fit(
+            after = fit(
                 self.target,
                 params,
                 coords,
@@ -184,6 +187,16 @@ class FieldMethod(nn.Module):
                 mask=flat_mask,
                 show_progress=False,
             ).params
+        # never worse than the generated weights: an image whose fit of its known pixels got
+        # worse (Adam's first steps are about ±lr per weight, whatever the gradient) keeps them
+        with torch.no_grad():
+            before_err = per_image_mse(self.target, params, coords, values, flat_mask)
+            after_err = per_image_mse(self.target, after, coords, values, flat_mask)
+            better = after_err <= before_err
+            return {
+                n: torch.where(better.view(-1, *[1] * (p.dim() - 1)), after[n].detach(), p)
+                for n, p in params.items()
+            }
 
     def reconstruct(
         self,

@@ -185,3 +185,14 @@ def test_per_image_fitting_fits_each_image_batch_once(monkeypatch: pytest.Monkey
     coin.reconstruct(images[:2])  # other images: fitted
     coin.reconstruct(images + 0.1)
     assert len(calls) == 3
+
+
+def test_refinement_never_makes_an_image_s_fit_worse() -> None:
+    torch.manual_seed(0)
+    net = hf.fields.ImageHyperNet(1, 8, embedding_dim=8, encoder_widths=(8,), hidden=(16,))
+    images = torch.rand(5, 1, 8, 8)
+    plain = hf.fields.psnr(net.reconstruct(images), images)
+    wild = hf.fields.psnr(net.reconstruct(images, refine_steps=3, refine_lr=10.0), images)  # far too big
+    gentle = hf.fields.psnr(net.reconstruct(images, refine_steps=3, refine_lr=1e-2), images)
+    assert (wild >= plain - 1e-4).all() and (gentle >= plain - 1e-4).all()
+    assert (gentle > plain + 1e-3).any()  # and a sensible refinement still helps

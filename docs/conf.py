@@ -33,9 +33,12 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
     "sphinx.ext.doctest",
+    "sphinx_copybutton",  # a copy button on every code block (prompts and output left out)
     # sphinx.ext.intersphinx is deliberately off: the docs must build without a network.
 ]
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+copybutton_prompt_text = r">>> |\.\.\. |\$ "  # copy only the input of doctests and console lines
+copybutton_prompt_is_regexp = True
 nitpicky = False
 
 # -- autodoc -----------------------------------------------------------------

@@ -159,7 +159,10 @@ def test_kill_9_at_random_points_then_resume_equals_an_uninterrupted_run(tmp_pat
     for trial in range(3):
         out = tmp_path / f"cut{trial}"
         proc = _start(out)
-        time.sleep(rng.uniform(0.3, 0.9) * duration)
+        started = time.perf_counter()
+        while not (out / "checkpoint.pt").exists() and time.perf_counter() - started < 120:
+            time.sleep(0.02)  # the run has started (killed before that, there is nothing to resume)
+        time.sleep(rng.uniform(0.0, 0.6) * duration)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
         resumed = subprocess.run(

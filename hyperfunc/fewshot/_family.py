@@ -90,7 +90,8 @@ def evaluate(
     if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
         raise ValueError(f"episodes must be a positive int, got {episodes!r}")
     world = hd.current()  # under torchrun each process scores its share of the meta-batches
-    batches = range(math.ceil(episodes / test.batch_size))[hd.share(math.ceil(episodes / test.batch_size))]
+    batches = range(math.ceil(episodes / test.batch_size))
+    batches = batches[hd.share(len(batches))]
     scores = [torch.zeros(0, dtype=torch.float64)]
     for j in progress(len(batches), "test episodes", show_progress and world.main):
         scores.append(method.accuracy(test.batch(batches[j]).to(device)).detach().double().cpu())

@@ -323,20 +323,17 @@ class _Run:
 
     def shard(self, batch: Any) -> tuple[Any, float]:
         """This process's part of the step's batch (all of it for one process) and its weight."""
-        if self.world.size == 1:
-            if not self.shares:
-                with contextlib.suppress(ValueError):  # a batch without tensors: no size to record
-                    self.shares = [hd.batch_size(batch)]
-            return batch, 1.0
-        try:
-            part, weight = hd.shard(batch, self.world)
-        except ValueError as e:
-            raise _errors.ConfigError(str(e)) from None
+        part, weight = batch, 1.0
+        if self.world.size > 1:
+            try:
+                part, weight = hd.shard(batch, self.world)
+            except ValueError as e:
+                raise _errors.ConfigError(str(e)) from None
         if not self.shares:  # how the first batch was split, for results.json
-            n = hd.batch_size(batch)
-            self.shares = [
-                len(range(n)[hd.share(n, attrs.evolve(self.world, rank=r))]) for r in range(self.world.size)
-            ]
+            with contextlib.suppress(ValueError):  # one process, a batch without tensors: no size
+                n = hd.batch_size(batch)
+                ranks = (attrs.evolve(self.world, rank=r) for r in range(self.world.size))
+                self.shares = [len(range(n)[hd.share(n, w)]) for w in ranks]
         return part, weight
 
     def reduce(

@@ -10,6 +10,7 @@ from typing import Any
 
 import hyperfunc
 from hyperfunc._registry import Registry
+from hyperfunc.datasets._command import add_data_parser, data_main
 from hyperfunc.run._command import run_main
 
 __all__ = ["main"]
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_demo.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
     p_demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_data_parser(sub)
     return parser
 
 
@@ -112,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _list(args.kinds or list(_registries()))
     if args.command == "demo":
         return _demo(args)
+    if args.command == "data":
+        return data_main(args, parser)
     parser.print_help()
     return 0
 

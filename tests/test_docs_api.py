@@ -76,6 +76,8 @@ DOCTEST_MODULES = [
     "hyperfunc.embeddings._conv_image",
     "hyperfunc.targets._builtin",
     "hyperfunc.datasets._rotations",
+    "hyperfunc.datasets._omniglot",
+    "hyperfunc.datasets._fetch",
     "hyperfunc.continual._metrics",
     "hyperfunc.continual._hnet",
     "hyperfunc.continual._baselines",

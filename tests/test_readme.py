@@ -29,5 +29,5 @@ def test_ci_runs_the_readme_test_command() -> None:
 def test_nox_pins_cpu_torch_and_runs_all_sessions() -> None:
     nox = (ROOT / "noxfile.py").read_text()
     assert 'TORCH = "torch==2.13.0"' in nox
-    for session in ["lint", "typecheck", "tests", "plugins", "docs"]:
+    for session in ["lint", "typecheck", "tests", "plugins", "docs", "release"]:
         assert f"def {session}(" in nox

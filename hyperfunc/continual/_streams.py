@@ -40,7 +40,7 @@ class Task:
 class TaskStream:
     """A sequence of tasks built lazily from one dataset.
 
-    Subclasses define :meth:`_build`. Tasks are built on demand (a permuted
+    Subclasses define ``_build(index) -> Task``. Tasks are built on demand (a permuted
     MNIST-10 stream would need 2 GB if all were held at once).
 
     Attributes:
@@ -62,7 +62,7 @@ class TaskStream:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Shape of one input: ``(C·H·W,)`` when flattened, else ``(C, H, W)``."""
+        """The shape of one input, ``(C·H·W,)`` when flattened, else ``(C, H, W)``."""
         shape = self.dataset.image_shape
         return (math.prod(shape),) if self.flatten else shape
 
@@ -117,7 +117,12 @@ class _Split(TaskStream):
             y = self.dataset.labels(split)
             keep = torch.isin(y, torch.tensor(classes))
             idx = keep.nonzero().squeeze(1)
-            local = torch.full((int(y.max()) + 1,), -1, dtype=torch.int64)
+            if len(idx) == 0:
+                raise ValueError(
+                    f"task {index} of {self.name!r} (classes {list(classes)}) has no {split} examples in "
+                    f"{self.dataset.name!r} ({len(y)} {split} examples with labels {sorted(set(y.tolist()))})"
+                )
+            local = torch.full((max(int(y.max()), *classes) + 1,), -1, dtype=torch.int64)
             local[torch.tensor(classes)] = torch.arange(len(classes))
             parts[split] = (self._inputs(split, idx), local[y[idx]])
         return Task(index, classes, *parts["train"], *parts["test"])

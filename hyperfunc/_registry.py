@@ -164,7 +164,7 @@ class Registry(Generic[T]):
         return self._loaded[key]
 
     def entries(self) -> list[RegistryEntry]:
-        """One :class:`RegistryEntry` per name, loading each to read its description.
+        """One :class:`~hyperfunc.RegistryEntry` per name, loading each to read its description.
 
         A plugin that fails to load is listed with the error as its description.
         """

@@ -142,8 +142,11 @@ class FunctionalModule:
 
     @property
     def buffers(self) -> dict[str, Tensor]:
-        """The running statistics (and other buffers) the model is evaluated with: copied from the
-        model, updated by every training-mode forward with ``track_running_stats=True``."""
+        """The running statistics (and other buffers) the model is evaluated with.
+
+        Copied from the model, and updated by every training-mode forward with
+        ``track_running_stats=True``.
+        """
         return dict(self._buffers)
 
     forward = __call__

@@ -34,7 +34,7 @@ from __future__ import annotations
 from hyperfunc.datasets import OMNIGLOT_FILE, load_omniglot, with_rotations
 from hyperfunc.fewshot._batch import EpisodeBatch
 from hyperfunc.fewshot._episodes import Episodes
-from hyperfunc.fewshot._family import FewShotConfig, FewShotFamily, evaluate, run_fewshot
+from hyperfunc.fewshot._family import FewShotConfig, FewShotFamily, Sampler, evaluate, run_fewshot
 from hyperfunc.fewshot._hypermaml import HyperMAML
 from hyperfunc.fewshot._hypershot import KERNELS, HyperShot, kernel_matrix
 from hyperfunc.fewshot._maml import MAML
@@ -48,6 +48,7 @@ __all__ = [
     "EpisodeBatch",
     "Sinusoid",
     "SinusoidBatch",
+    "Sampler",
     "load_omniglot",
     "with_rotations",
     "omniglot",

@@ -37,11 +37,19 @@ __all__ = ["FewShotConfig", "FewShotFamily", "Sampler", "run_fewshot", "evaluate
 
 
 class Sampler(Protocol):
-    """Anything with ``batch(i)``: meta-batch ``i`` as a pure function of ``i`` (Episodes, Sinusoid)."""
+    """Anything with ``batch(i)``: meta-batch ``i`` as a pure function of ``i`` (Episodes, Sinusoid).
+
+    What :func:`run_fewshot` trains on and :func:`evaluate` scores on.
+
+    Attributes:
+        batch_size: episodes per meta-batch.
+    """
 
     batch_size: int
 
-    def batch(self, index: int) -> Batch: ...
+    def batch(self, index: int) -> Batch:
+        """Meta-batch ``index``: an :class:`~hyperfunc.fewshot.EpisodeBatch` or a
+        :class:`~hyperfunc.fewshot.SinusoidBatch`."""
 
 
 @attrs.frozen(kw_only=True)

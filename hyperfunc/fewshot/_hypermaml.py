@@ -22,8 +22,8 @@ class HyperMAML(FewShotMethod):
     """HyperMAML: the classifier head's update is generated from the support set in one forward pass.
 
     The backbone (``target``, e.g. ``conv4(num_classes=0)``; weights in
-    :attr:`theta`) embeds the support and query sets of the whole meta-batch in
-    one call. A linear head ``feature_dim → n_way`` (:attr:`head`, a stateless
+    :attr:`~hyperfunc.fewshot.FewShotMethod.theta`) embeds the support and query sets
+    of the whole meta-batch in one call. A linear head ``feature_dim → n_way`` (:attr:`head`, a stateless
     target) has universal weights (:attr:`head_params`). For each episode the
     support examples, in label order, are each described by
     ``[features, softmax(head(features)), one_hot(label)]`` (the predictions
@@ -72,6 +72,11 @@ class HyperMAML(FewShotMethod):
         head_init: ``"learned"`` (a universal head, the paper's) or
             ``"prototypes"`` (a per-episode prototype head; classification only).
         params: the backbone's initial weights; default ``target.init_params()``.
+
+    Attributes:
+        head: the linear head ``feature_dim → n_way``, a stateless :class:`~hyperfunc.Target`.
+        head_params: its universal weights, an ``nn.ParameterDict``.
+        hypernet: the :class:`~hyperfunc.hypernets.MLPHyperNet` that generates the head's update.
 
     Examples:
         >>> import torch, hyperfunc as hf

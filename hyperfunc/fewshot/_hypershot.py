@@ -46,7 +46,7 @@ class HyperShot(FewShotMethod):
     """HyperShot: support–support kernel matrix → hypernetwork → a classifier of kernel values.
 
     The backbone (``target``, e.g. ``conv4(num_classes=0)``; weights in
-    :attr:`theta`) embeds the support and query sets of the meta-batch in one
+    :attr:`~hyperfunc.fewshot.FewShotMethod.theta`) embeds the support and query sets of the meta-batch in one
     call. For each episode, with the support set in label order, the kernel matrix
     ``K[i, j] = k(s_i, s_j)`` (``n_way·k_shot`` square) is flattened and read by an
     :class:`~hyperfunc.hypernets.MLPHyperNet` (:attr:`hypernet`) that generates the
@@ -64,6 +64,10 @@ class HyperShot(FewShotMethod):
         classifier_hidden: hidden widths of the generated classifier (``()``: linear).
         kernel: ``"cosine"`` or ``"dot"`` (see :func:`kernel_matrix`).
         params: the backbone's initial weights; default ``target.init_params()``.
+
+    Attributes:
+        hypernet: the :class:`~hyperfunc.hypernets.MLPHyperNet` that reads the kernel matrix.
+        classifier: the generated classifier, a stateless :class:`~hyperfunc.Target`.
 
     Examples:
         >>> import torch, hyperfunc as hf

@@ -31,12 +31,13 @@ the target's output has {got} features, but {what}. {fix}"""
 class MAML(FewShotMethod):
     """MAML and first-order MAML, adapting every episode of a meta-batch in one batched call.
 
-    The meta-parameters :attr:`theta` (an ``nn.ParameterDict``, initialised from
-    ``target.init_params()`` unless ``params`` is given) are adapted to each
-    episode's support set with ``inner_steps`` steps of SGD (or Meta-SGD, or Adam)
+    The meta-parameters :attr:`~hyperfunc.fewshot.FewShotMethod.theta` (an
+    ``nn.ParameterDict``, initialised from ``target.init_params()`` unless ``params`` is
+    given) are adapted to each episode's support set with ``inner_steps`` steps of SGD (or Meta-SGD, or Adam)
     (:func:`hyperfunc.inner.adapt_batched`: vectorised over the episodes, second
     order unless ``first_order=True``); the loss is the query loss at the adapted
-    weights, whose gradient with respect to :attr:`theta` is the meta-gradient.
+    weights, whose gradient with respect to
+    :attr:`~hyperfunc.fewshot.FewShotMethod.theta` is the meta-gradient.
 
     Classification (``loss="cross_entropy"``) needs an N-way head: the target's
     output size must equal the episodes' ``n_way`` (``conv4(num_classes=5)`` for
@@ -69,8 +70,8 @@ class MAML(FewShotMethod):
             on the command line); see :func:`hyperfunc.inner.adapt`.
 
     Raises:
-        SecondOrderError: (from :meth:`loss`) second order was asked for through a
-            target that cannot provide it; pass ``first_order=True``.
+        SecondOrderError: (from :meth:`~hyperfunc.fewshot.FewShotMethod.loss`) second order
+            was asked for through a target that cannot provide it; pass ``first_order=True``.
 
     Examples:
         >>> import torch, hyperfunc as hf
@@ -117,7 +118,8 @@ class MAML(FewShotMethod):
         self.only = None if only is None else select_params(self.weights(), only)
         adapted = list(target.spec.names) if self.only is None else self.only
         self._factory = factory
-        #: Meta-SGD's learned rates (empty for the other optimisers), keys as in :attr:`theta`.
+        #: Meta-SGD's learned rates (empty for the other optimisers), keys as in
+        #: :attr:`~hyperfunc.fewshot.FewShotMethod.theta`.
         self.rates = nn.ParameterDict()
         if factory is MetaSGD:  # learned per-weight rates, trained by the outer loop with θ
             init = MetaSGD.init_rates({n: self.weights()[n] for n in adapted}, lr=self.inner_lr)

@@ -63,6 +63,11 @@ class FewShotMethod(nn.Module):
         params: its initial weights; default ``target.init_params()``.
         loss: ``"cross_entropy"`` (classification) or ``"mse"`` (regression).
 
+    Attributes:
+        target: the stateless target network (the backbone).
+        theta: the target's trainable weights, an ``nn.ParameterDict`` (``"."`` in the
+            names written as ``"/"``).
+
     Examples:
         A method that predicts uniform logits scores chance, and its loss is ``log N``:
 

@@ -59,7 +59,7 @@ class ProtoNets(FewShotMethod):
     prototype is the mean embedding of its support examples (see
     :func:`prototypes`) and a query's logit for class ``c`` is
     ``-‖f(x) − p_c‖²``. There is no inner loop; the backbone weights are the
-    parameters (:attr:`theta`) the outer loop trains.
+    parameters (:attr:`~hyperfunc.fewshot.FewShotMethod.theta`) the outer loop trains.
 
     Args:
         target: the embedding network.

@@ -32,6 +32,10 @@ class MetaInit(FieldMethod):
         inner_lr: their learning rate.
         first_order: drop the second-order terms of the meta-gradient.
 
+    Attributes:
+        theta: the meta-learned initial weights, an ``nn.ParameterDict`` (``"."`` in the
+            names written as ``"/"``).
+
     Examples:
         >>> import torch, hyperfunc as hf
         >>> model = hf.fields.MetaInit(in_channels=1, image_size=8, inner_steps=2)

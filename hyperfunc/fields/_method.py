@@ -69,6 +69,9 @@ class FieldMethod(nn.Module):
             ``siren(2, in_channels, hidden=default_hidden)``.
         in_channels: image channels C.
         image_size: side of the (square) training images.
+
+    Attributes:
+        target: the coordinate network, a stateless :class:`~hyperfunc.Target`.
     """
 
     family: ClassVar[str] = "fields"

@@ -21,8 +21,8 @@ _KEPT = 64  # fits of image batches kept for reuse (an evaluation set in chunks 
 class PerImageFit(FieldMethod):
     """COIN (Dupont et al. 2021): each image's function fitted from scratch by ``steps`` of Adam.
 
-    There is nothing to train: :meth:`weights` fits a fresh initialisation (seeded
-    by ``seed``) to every image of the batch, all in one batched call
+    There is nothing to train: :meth:`~hyperfunc.fields.FieldMethod.weights` fits a fresh
+    initialisation (seeded by ``seed``) to every image of the batch, all in one batched call
     (:func:`~hyperfunc.fields.fit`). It plugs into the same evaluation, rendering and
     super-resolution code as the learned methods.
 

@@ -29,6 +29,10 @@ class Additive(HyperNetwork):
         include: names of the tensors that get an update (default: all).
         base: initial base weights (default: a fresh sample of the target's init).
 
+    Attributes:
+        base: the learned base weights ``θ_base``: one flat :class:`~torch.nn.Parameter`
+            ``[spec.size]`` (as a dict: :meth:`base_params`).
+
     Examples:
         >>> import torch, hyperfunc as hf
         >>> target = hf.stateless(hf.targets.mlp(4, 2, hidden=(8,)))

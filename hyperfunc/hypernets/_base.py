@@ -67,7 +67,7 @@ class HyperNetwork(nn.Module):
     in :meth:`raw`, scaled by :attr:`output_gain` (folded into the output layer's
     initial weights); the base class maps it to weights as
     ``θ = mean + scale · raw`` with fixed per-element buffers taken from the
-    target's initial statistics (:attr:`Target.init_stats`; ``scale`` is relative,
+    target's initial statistics (:attr:`init_stats`; ``scale`` is relative,
     of order 1). The generated weights therefore start with the mean and variance
     of the target's own initialisation ("hyperfan-in" style, Chang et al. 2020),
     and because the overall scale lives in the trainable weights, optimiser steps
@@ -77,6 +77,13 @@ class HyperNetwork(nn.Module):
         target: the :class:`~hyperfunc.Target` (or its :class:`~hyperfunc.ParamSpec`,
             in which case PyTorch's default initialisation statistics are assumed).
         in_features: size of a conditioning vector.
+
+    Attributes:
+        spec: the :class:`~hyperfunc.ParamSpec` the generated dicts match.
+        init_stats: the target's :class:`~hyperfunc.InitStats`, which set ``mean`` and ``scale``.
+        in_features: size of a conditioning vector.
+        output_gain: the overall scale of the generated weights (the root mean square of the
+            target's initial standard deviations), folded into the output layer's initial weights.
     """
 
     offset: Tensor

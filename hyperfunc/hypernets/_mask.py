@@ -49,6 +49,10 @@ class Mask(HyperNetwork):
             the weights, not the biases).
         base: initial base weights (default: a fresh sample, rescaled).
 
+    Attributes:
+        base: the learned base weights ``θ_base``: one flat :class:`~torch.nn.Parameter`
+            ``[spec.size]`` (as a dict: :meth:`base_params`).
+
     Examples:
         >>> import torch, hyperfunc as hf
         >>> target = hf.stateless(hf.targets.mlp(4, 2, hidden=(8,)))

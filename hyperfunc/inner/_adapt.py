@@ -626,8 +626,9 @@ def adapt_batched(
     """Adapt one weight set per episode, for a meta-batch of ``B`` episodes at once.
 
     The batched form of :func:`adapt`, and equal to it episode by episode (values
-    and meta-gradients): the target runs with :meth:`Target.batched` (batched
-    matrix products for plain MLPs, ``vmap`` otherwise), the per-episode losses
+    and meta-gradients): the target runs with
+    :meth:`Target.batched <hyperfunc.Target.batched>` (batched matrix products for
+    plain MLPs, ``vmap`` otherwise), the per-episode losses
     ``loss_fn(prediction[e], y[e])`` are computed with ``torch.func.vmap`` and
     summed, and one ``torch.autograd.grad`` call gives every episode's gradient
     (episodes do not interact, so the gradient of the sum with respect to episode
@@ -648,7 +649,7 @@ def adapt_batched(
         vectorize: evaluate the target on the episodes with ``vmap`` (``True``), one
             episode after another (``False``), or choose (``None``, the default: a loop
             for convolutional targets on a CPU, where it is faster; see
-            :meth:`Target.batched`). Same values and gradients.
+            :meth:`Target.batched <hyperfunc.Target.batched>`). Same values and gradients.
         checkpoint, truncate, implicit, cg_steps: as for :func:`adapt` (the
             implicit solve is per episode).
 

@@ -4,7 +4,8 @@
   all at once;
 * :class:`Phase` and :func:`train`: phases of Adam steps on ``method.loss(batch)``,
   with checkpoints, resume (every random state restored), time limits, Ctrl-C,
-  ``metrics.jsonl`` / TensorBoard and ``model.pt``;
+  ``metrics.jsonl`` / TensorBoard, ``model.pt`` and learning curves
+  (:func:`plot_curves`, ``curves.png``);
 * :class:`RunFolder`: run folders with a marker file, a lock, atomic writes, safe
   checkpoints (``weights_only=True``);
 * :class:`Family`, :class:`Request`, :class:`Plan` and :data:`families`: how a family
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from hyperfunc.run._args import accepts, build_target, check_kwargs, parse_assignments
 from hyperfunc.run._config import POSITIVE, Check, RunConfig, at_least, between, option
+from hyperfunc.run._curves import plot_curves
 from hyperfunc.run._errors import (
     CheckpointError,
     CheckpointMismatchError,
@@ -45,6 +47,7 @@ __all__ = [
     "train",
     "to_device",
     "move_method",
+    "plot_curves",
     # run folders
     "RunFolder",
     "atomic_write",

@@ -22,6 +22,7 @@ from hyperfunc._progress import progress
 from hyperfunc._target import Target
 from hyperfunc.run import _errors
 from hyperfunc.run._config import RunConfig
+from hyperfunc.run._curves import CURVES, plot_curves
 from hyperfunc.run._environment import environment
 from hyperfunc.run._errors import CheckpointMismatchError, NonFiniteLossError, RunError, RunInterrupted
 from hyperfunc.run._folder import (
@@ -402,7 +403,9 @@ def train(
     ``checkpoint.pt`` (every ``config.checkpoint_every`` steps, at every phase end,
     on a time limit or interrupt), ``metrics.jsonl``, ``environment.json``,
     ``model.pt`` (the method's final ``state_dict``, loadable with
-    ``weights_only=True``), whatever ``finish`` writes, and ``results.json`` last.
+    ``weights_only=True``), ``curves.png`` (the learning curves, with matplotlib:
+    :func:`~hyperfunc.run.plot_curves`), whatever ``finish`` writes, and
+    ``results.json`` last.
     ``resume=True`` continues from the checkpoint (identical to an uninterrupted
     run: every random state is restored); it is refused if the method, the phases,
     ``identity`` or the settings differ.
@@ -511,6 +514,7 @@ def train(
                 k: v.detach().cpu() if isinstance(v, Tensor) else v for k, v in method.state_dict().items()
             }
             writer.save(MODEL, state)
+            plot_curves(writer.file(METRICS), writer.file(CURVES), title=type(method).__name__)
             writer.write_json(RESULTS, results)
         return plain(results)  # type: ignore[no-any-return]
     finally:

@@ -13,7 +13,8 @@
   classifier generated from the support kernel matrix), and the baselines
   :class:`ProtoNets` and :class:`MAML` (all :class:`FewShotMethod`\\ s), trained
   with :func:`run_fewshot` (through :func:`hyperfunc.run.train`) and scored with
-  :func:`evaluate` (mean and 95 % interval over episodes).
+  :func:`evaluate` (mean and 95 % interval over episodes); :func:`plot_episode`
+  draws one episode with a method's predictions (a run folder's ``episode.png``).
 
 Sampling is seeded: meta-batch ``i`` of a sampler is a pure function of its seed
 and ``i``, drawn with its own generator.
@@ -39,6 +40,7 @@ from hyperfunc.fewshot._hypermaml import HyperMAML
 from hyperfunc.fewshot._hypershot import KERNELS, HyperShot, kernel_matrix
 from hyperfunc.fewshot._maml import MAML
 from hyperfunc.fewshot._method import LOSSES, FewShotMethod, feature_size
+from hyperfunc.fewshot._plot import plot_episode
 from hyperfunc.fewshot._protonets import ProtoNets, prototypes
 from hyperfunc.fewshot._registered import omniglot
 from hyperfunc.fewshot._sinusoid import Sinusoid, SinusoidBatch
@@ -67,4 +69,5 @@ __all__ = [
     "FewShotFamily",
     "run_fewshot",
     "evaluate",
+    "plot_episode",
 ]

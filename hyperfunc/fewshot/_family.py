@@ -18,6 +18,7 @@ from hyperfunc._progress import progress
 from hyperfunc._target import stateless
 from hyperfunc.fewshot._episodes import Episodes
 from hyperfunc.fewshot._method import Batch, FewShotMethod, feature_size
+from hyperfunc.fewshot._plot import drawable, plot_episode
 from hyperfunc.run import (
     Family,
     Phase,
@@ -67,6 +68,8 @@ class FewShotConfig(RunConfig):
 
 #: The feature size of an ``mlp`` backbone when ``--target-arg out_features`` is not given.
 FEATURES = 64
+#: The picture of the first test episode a run folder gets (:func:`~hyperfunc.fewshot.plot_episode`).
+EPISODE = "episode.png"
 
 
 def evaluate(
@@ -125,6 +128,11 @@ def _finish(
             f"{type(method).__name__}: test {metric} {scale * mean:.4g} ± {scale * ci:.2g}{unit} over "
             f"{config.test_episodes} episodes"
         )
+        if folder is not None:  # rank 0: the first test episode and the predictions on it
+            first = test.batch(0)
+            drawn = plot_episode(method, first, folder.file(EPISODE))
+            if drawn is None and drawable(first, method.regression):
+                print(f"(install matplotlib, e.g. pip install 'torch-hyperfunc[plot]', for {EPISODE})")
         return {
             "metric": metric,
             "test_mean": mean,
@@ -151,7 +159,9 @@ def run_fewshot(
 
     Step ``i`` uses ``train.batch(i)``, so a resumed run sees the same batches as
     an uninterrupted one. ``out``, ``resume`` and ``overwrite`` are
-    :func:`~hyperfunc.run.train`'s.
+    :func:`~hyperfunc.run.train`'s; the run folder also gets ``episode.png``, the
+    first test episode drawn by :func:`~hyperfunc.fewshot.plot_episode`, for image
+    episodes and sinusoid tasks when matplotlib is installed.
 
     Returns:
         The results: test mean and 95 % half-width (accuracy in ``[0, 1]``, or the

@@ -97,6 +97,7 @@ DOCTEST_MODULES = [
     "hyperfunc.run._folder",
     "hyperfunc.run._loop",
     "hyperfunc.run._curves",
+    "hyperfunc.run._figure",
     "hyperfunc.run._args",
     "hyperfunc.fields._coords",
     "hyperfunc.fields._metrics",

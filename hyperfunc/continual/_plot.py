@@ -7,23 +7,19 @@ from pathlib import Path
 import numpy as np
 
 from hyperfunc.continual._metrics import AccuracyMatrix
-from hyperfunc.run import atomic_write
+from hyperfunc.run import new_figure, save_figure
 
 __all__ = ["plot_matrix"]
 
 
 def plot_matrix(matrix: AccuracyMatrix, path: Path, title: str = "") -> Path | None:
     """Draw ``R`` as a heatmap and each task's accuracy over time; ``None`` without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    fig = new_figure(figsize=(11, 4.5))
+    if fig is None:
         return None
     r = 100 * matrix.values
     n = matrix.num_tasks
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    ax1, ax2 = fig.subplots(1, 2)
     im = ax1.imshow(np.ma.masked_invalid(r), vmin=max(0.0, float(np.nanmin(r)) - 5), vmax=100, cmap="viridis")
     for i in range(n):
         for j in range(n):
@@ -43,8 +39,4 @@ def plot_matrix(matrix: AccuracyMatrix, path: Path, title: str = "") -> Path | N
     ax2.legend(fontsize=7, ncol=2)
     fig.suptitle(title)
     fig.tight_layout()
-    try:
-        atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -12,7 +12,7 @@ from torch import Tensor
 from hyperfunc.fewshot._batch import EpisodeBatch
 from hyperfunc.fewshot._method import Batch, FewShotMethod
 from hyperfunc.fewshot._sinusoid import SinusoidBatch
-from hyperfunc.run import atomic_write
+from hyperfunc.run import new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -78,27 +78,16 @@ def plot_episode(
     """
     if not drawable(batch, method.regression):
         return None
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    if new_figure() is None:  # no matplotlib
         return None
     fig = episode_figure(method, batch, episode=episode, title=title)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    finally:
-        plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def episode_figure(
     method: FewShotMethod, batch: Batch, *, episode: int = 0, title: str | None = None
 ) -> Figure:
-    """The figure :func:`plot_episode` saves (needs matplotlib; close it with ``plt.close``)."""
+    """The figure :func:`plot_episode` saves (needs matplotlib; outside pyplot, nothing to close)."""
     if not drawable(batch, method.regression):
         raise ValueError(
             f"plot_episode draws image episodes or sinusoid tasks; this {type(batch).__name__} has "
@@ -137,9 +126,14 @@ def _predict(method: FewShotMethod, batch: Batch) -> Tensor:
         method.train(was_training)
 
 
-def _images_figure(batch: EpisodeBatch, logits: Tensor, name: str) -> Figure:
-    import matplotlib.pyplot as plt
+def _figure(**kwargs: Any) -> Figure:
+    fig = new_figure(**kwargs)
+    if fig is None:
+        raise ImportError("drawing an episode needs matplotlib: pip install 'torch-hyperfunc[plot]'")
+    return fig  # type: ignore[no-any-return]
 
+
+def _images_figure(batch: EpisodeBatch, logits: Tensor, name: str) -> Figure:
     n = batch.n_way
     ys, yq = batch.y_support[0], batch.y_query[0]
     predicted = logits.argmax(-1)
@@ -149,8 +143,8 @@ def _images_figure(batch: EpisodeBatch, logits: Tensor, name: str) -> Figure:
     shots, queries = max(map(len, support)), max(map(len, query))
     images = torch.cat([batch.x_support[0], batch.x_query[0]]).float()
     lo, hi = float(images.min()), float(images.max())
-    fig, axes = plt.subplots(shots + queries, n, figsize=(1.25 * n + 0.8, 1.3 * (shots + queries) + 0.7),
-                             squeeze=False)
+    fig = _figure(figsize=(1.25 * n + 0.8, 1.3 * (shots + queries) + 0.7))
+    axes = fig.subplots(shots + queries, n, squeeze=False)
     for c in range(n):
         cells: list[tuple[Tensor, str, str] | None] = [
             (batch.x_support[0, i], f"class {c}" if r == 0 else "", "black") for r, i in enumerate(support[c])
@@ -188,8 +182,6 @@ def _images_figure(batch: EpisodeBatch, logits: Tensor, name: str) -> Figure:
 
 
 def _regression_figure(method: FewShotMethod, batch: SinusoidBatch, name: str) -> Figure:
-    import matplotlib.pyplot as plt
-
     xs, ys = batch.x_support[0, :, 0], batch.y_support[0, :, 0]
     xq, yq = batch.x_query[0, :, 0], batch.y_query[0, :, 0]
     points = torch.cat([xs, xq])
@@ -203,7 +195,8 @@ def _regression_figure(method: FewShotMethod, batch: SinusoidBatch, name: str) -
     pred = _predict(method, wide)[0, :, 0]
     mse = float((pred[: len(xq)] - yq).pow(2).mean())
     truth = batch.amplitude[0] * (grid - batch.phase[0]).sin()
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig = _figure(figsize=(6.5, 4))
+    ax = fig.subplots()
     ax.plot(grid.numpy(), truth.numpy(), "k--", lw=1, label="true function")
     ax.plot(grid.numpy(), pred[len(xq) :].numpy(), color="tab:blue", lw=1.5, label="prediction (adapted)")
     ax.scatter(xq.numpy(), yq.numpy(), s=18, facecolors="none", edgecolors="tab:gray", label="query")

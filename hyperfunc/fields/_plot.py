@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from hyperfunc.run import atomic_write
+from hyperfunc.run import new_figure, save_figure
 
 __all__ = ["save_grid"]
 
@@ -27,14 +27,10 @@ def save_grid(rows: Mapping[str, Tensor], path: str | Path, *, columns: int | No
         if x.dim() != 4 or x.shape[1] not in (1, 3):
             raise ValueError(f"rows[{label!r}] must be [N, 1 or 3, H, W], got shape {list(x.shape)}")
     n = columns or min(len(x) for x in rows.values())
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    fig = new_figure(figsize=(1.3 * n + 1.2, 1.35 * len(rows)))
+    if fig is None:
         return None
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n + 1.2, 1.35 * len(rows)), squeeze=False)
+    axes = fig.subplots(len(rows), n, squeeze=False)
     for r, (label, x) in enumerate(rows.items()):
         for c in range(n):
             ax = axes[r][c]
@@ -49,10 +45,4 @@ def save_grid(rows: Mapping[str, Tensor], path: str | Path, *, columns: int | No
             if c == 0:
                 ax.set_ylabel(label, fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path)

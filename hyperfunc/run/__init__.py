@@ -31,6 +31,7 @@ from hyperfunc.run._errors import (
     UsageError,
 )
 from hyperfunc.run._family import Family, Plan, Request, families
+from hyperfunc.run._figure import new_figure, save_figure
 from hyperfunc.run._folder import RunFolder, atomic_write, load_checkpoint, strict_json
 from hyperfunc.run._loop import Method, Phase, move_method, to_device, train
 
@@ -48,6 +49,8 @@ __all__ = [
     "to_device",
     "move_method",
     "plot_curves",
+    "new_figure",
+    "save_figure",
     # run folders
     "RunFolder",
     "atomic_write",

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hyperfunc.run._folder import atomic_write
+from hyperfunc.run._figure import new_figure, save_figure
 
 __all__ = ["CURVES", "plot_curves"]
 
@@ -83,17 +83,13 @@ def plot_curves(
     series, phases = _series(records)
     if not series:
         return None
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
     keys = list(series)[:_PANELS]
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    fig = new_figure(figsize=(4.2 * cols, 3.0 * rows))
+    if fig is None:
+        return None
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, key in zip(axes.flat, keys):
         xs, ys = series[key]
         if key.endswith("(evaluation)"):
@@ -121,9 +117,4 @@ def plot_curves(
         title = f"{title}{' — ' if title else ''}phases: {', '.join(name for _, name in phases)}"
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    out = Path(path)
-    try:
-        atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    finally:
-        plt.close(fig)
-    return out
+    return save_figure(fig, path)

@@ -52,6 +52,15 @@ def test_plot_writes_a_png_and_nothing_without_matplotlib(
     assert not (tmp_path / "again.png").exists()
 
 
+def test_pictures_leave_pyplot_alone(tmp_path: Path) -> None:
+    plt = pytest.importorskip("matplotlib.pyplot")
+    backend = plt.get_backend()
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text("\n".join(json.dumps(r) for r in RECORDS) + "\n")
+    plot_curves(metrics, tmp_path / "curves.png")
+    assert plt.get_fignums() == [] and plt.get_backend() == backend
+
+
 def test_nothing_logged_draws_nothing(tmp_path: Path) -> None:
     (tmp_path / "metrics.jsonl").write_text("")
     assert plot_curves(tmp_path / "metrics.jsonl", tmp_path / "curves.png") is None

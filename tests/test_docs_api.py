@@ -71,6 +71,7 @@ DOCTEST_MODULES = [
     "hyperfunc.hypernets._low_rank",
     "hyperfunc.hypernets._additive",
     "hyperfunc.hypernets._mask",
+    "hyperfunc.hypernets._modulation",
     "hyperfunc.embeddings._task_table",
     "hyperfunc.embeddings._support_set",
     "hyperfunc.embeddings._conv_image",
@@ -106,6 +107,7 @@ DOCTEST_MODULES = [
     "hyperfunc.fields._fit",
     "hyperfunc.fields._image_hypernet",
     "hyperfunc.fields._meta_init",
+    "hyperfunc.fields._functa",
     "hyperfunc.fields._per_image",
     "hyperfunc.targets._fourier",
 ]

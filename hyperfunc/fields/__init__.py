@@ -10,7 +10,9 @@ weight sets evaluated in one call:
 * :func:`fit`: per-image fitting of B functions at once (COIN), or refinement;
 * :class:`ImageHyperNet`: image → encoder → hypernetwork → SIREN weights, one
   forward pass (Klocek et al. 2019); :class:`MetaInit`: a few SGD steps from a
-  meta-learned initialisation (Tancik et al. 2021); :class:`PerImageFit`: COIN's
+  meta-learned initialisation (Tancik et al. 2021); :class:`Functa`: a latent per
+  image, fitted by a few meta-learned steps, modulating a shared SIREN (COIN++,
+  functa; Dupont et al. 2022); :class:`PerImageFit`: COIN's
   per-image fitting; all :class:`FieldMethod`\\ s with ``reconstruct`` for
   super-resolution and inpainting (``hyperfunc run --method image-hypernet
   --tasks cifar10-images``);
@@ -33,6 +35,7 @@ from hyperfunc.fields._coords import (
 )
 from hyperfunc.fields._family import FieldsConfig, FieldsFamily, Quality, evaluate_fields, train_fields
 from hyperfunc.fields._fit import FitResult, fit, per_image_mse
+from hyperfunc.fields._functa import Functa
 from hyperfunc.fields._image_hypernet import ImageHyperNet
 from hyperfunc.fields._masks import random_masks
 from hyperfunc.fields._meta_init import MetaInit
@@ -50,7 +53,7 @@ __all__ = [
     # rendering and fitting
     "render", "bytes_per_point", "DEFAULT_MEMORY_LIMIT", "CACHE_BYTES", "fit", "FitResult", "per_image_mse",
     # methods
-    "FieldMethod", "ImageBatch", "ImageHyperNet", "MetaInit", "PerImageFit", "as_float_images",
+    "FieldMethod", "ImageBatch", "ImageHyperNet", "MetaInit", "Functa", "PerImageFit", "as_float_images",
     "random_masks",
     # image sets
     "ImageSet", "cifar10_images", "mnist_images", "omniglot_images",

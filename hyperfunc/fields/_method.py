@@ -121,6 +121,15 @@ class FieldMethod(nn.Module):
         """B weight sets for :attr:`target`, one per image (a leading axis B)."""
         raise NotImplementedError
 
+    def weights_from_known(self, images: Tensor, mask: Tensor | None) -> dict[str, Tensor]:
+        """The weights generated from the known pixels (``mask``: ``[B, 1, H, W]``, 1 = known).
+
+        By default the generator sees the unknown pixels as the mean of the known
+        ones; a method that fits each image (:class:`~hyperfunc.fields.Functa`) fits
+        the known pixels only.
+        """
+        return self.weights(images if mask is None else mean_filled(images, mask))
+
     def loss(self, batch: ImageBatch) -> tuple[Tensor, dict[str, float]]:
         """Mean squared error of the functions generated from ``batch.images`` (and numbers to log).
 
@@ -141,12 +150,12 @@ class FieldMethod(nn.Module):
                 "wrap the images: ImageBatch(images)"
             )
         x = self.check_images(batch.images)
-        seen = x if batch.mask is None else mean_filled(x, as_mask(batch.mask, x))
+        known = self.weights_from_known(x, None if batch.mask is None else as_mask(batch.mask, x))
         truth = x if batch.targets is None else self._check_targets(batch.targets, x)
         coords, values = image_to_coords(truth)
         if batch.pixels is not None:
             coords, values = take_pixels(coords, values, batch.pixels)
-        per_image = per_image_mse(self.target, self.weights(seen), coords, values)
+        per_image = per_image_mse(self.target, known, coords, values)
         mse = per_image.mean()
         # the mean of per-image PSNRs (COIN's convention), a mean over the batch like the loss
         psnr = float((-10.0 * torch.log10(per_image.detach().clamp_min(1e-12))).mean())
@@ -171,9 +180,8 @@ class FieldMethod(nn.Module):
         """
         x = self.check_images(images)
         m = None if mask is None else as_mask(mask, x)
-        seen = x if m is None else mean_filled(x, m)
         with torch.no_grad():
-            params = {n: p.detach() for n, p in self.weights(seen).items()}
+            params = {n: p.detach() for n, p in self.weights_from_known(x, m).items()}
         if steps == 0:
             return params
         coords, values = image_to_coords(x)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import Tensor
@@ -130,7 +130,7 @@ def _figure(**kwargs: Any) -> Figure:
     fig = new_figure(**kwargs)
     if fig is None:
         raise ImportError("drawing an episode needs matplotlib: pip install 'torch-hyperfunc[plot]'")
-    return fig  # type: ignore[no-any-return]
+    return cast("Figure", fig)
 
 
 def _images_figure(batch: EpisodeBatch, logits: Tensor, name: str) -> Figure:

@@ -12,7 +12,7 @@ from hyperfunc.fields._coords import image_to_coords
 from hyperfunc.fields._fit import per_image_mse
 from hyperfunc.fields._masks import as_mask
 from hyperfunc.fields._method import FieldMethod
-from hyperfunc.hypernets._modulation import Modulation
+from hyperfunc.hypernets._modulation import Modulation, linear_layers
 from hyperfunc.inner import MetaSGD, check_rate
 
 __all__ = ["Functa"]
@@ -29,6 +29,7 @@ class Functa(FieldMethod):
     Meta-SGD on the image's pixels, with one learned rate per latent coordinate
     (:attr:`rates`); the outer loop trains the shared weights, the map and the
     rates through those steps (second order unless ``first_order``), as CAVIA does.
+    The shared network's output bias starts 0.5 higher, at mid-grey (COIN++ adds 0.5).
 
     Every image of a batch is fitted in one batched call, and the fitted weights
     are an ordinary weight dict of :attr:`target`, so reconstruction, refinement,
@@ -50,7 +51,7 @@ class Functa(FieldMethod):
     Attributes:
         modulation: the :class:`~hyperfunc.hypernets.Modulation` holding the shared
             weights and the latent-to-modulation map.
-        rates: the Meta-SGD rates, one per latent coordinate.
+        rates: the Meta-SGD rates, one per latent coordinate (used clamped at 0).
 
     Examples:
         >>> import torch, hyperfunc as hf
@@ -88,6 +89,9 @@ class Functa(FieldMethod):
         check_rate(inner_lr, "inner_lr")
         self.latent_dim, self.inner_steps, self.first_order = latent_dim, inner_steps, bool(first_order)
         self.modulation = Modulation(self.target, latent_dim, scale=scale)
+        with torch.no_grad():  # the output starts at mid-grey, the middle of [0, 1] (COIN++ adds 0.5)
+            _, out_bias = linear_layers(self.modulation.spec)[-1]
+            self.modulation.base_params()[out_bias].add_(0.5)
         self.rates = nn.Parameter(torch.full((latent_dim,), float(inner_lr)))
 
     def latents(self, images: Tensor, *, mask: Tensor | None = None, steps: int | None = None) -> Tensor:
@@ -102,7 +106,7 @@ class Functa(FieldMethod):
         outer = torch.is_grad_enabled()
         second_order = outer and not self.first_order
         flat_mask = None if mask is None else as_mask(mask, x).reshape(x.shape[0], -1)
-        optimizer = MetaSGD({"z": self.rates})
+        optimizer = MetaSGD({"z": self.rates.clamp(min=0.0)})  # a negative rate would climb the error
         with torch.enable_grad():  # the inner loop needs gradients, also when evaluating
             for _ in range(self.inner_steps if steps is None else steps):
                 z_in = z if second_order and z.requires_grad else z.detach().requires_grad_(True)
@@ -111,6 +115,19 @@ class Functa(FieldMethod):
                 (grad,) = torch.autograd.grad(err.sum(), z_in, create_graph=second_order)
                 z = optimizer.step({"z": z_in}, {"z": grad}, None)[0]["z"]
         return z if outer else z.detach()
+
+    def encode(self, images: Tensor, *, steps: int | None = None, chunk: int = 256) -> Tensor:
+        """The fitted latents ``[N, latent_dim]`` of any number of images, ``chunk`` at a time, no graph.
+
+        The functa of a dataset: what a downstream model learns from
+        (``docs/examples/functa_classifier.py`` classifies CIFAR-10 from them).
+        """
+        x = self.check_images(images) if len(images) else images
+        out = []
+        for i in range(0, len(x), chunk):
+            with torch.no_grad():
+                out.append(self.latents(x[i : i + chunk], steps=steps))
+        return torch.cat(out) if out else torch.zeros(0, self.latent_dim)
 
     def weights(self, images: Tensor) -> dict[str, Tensor]:
         """Each image's SIREN weights: the shared ones modulated by its fitted latent."""

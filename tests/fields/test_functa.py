@@ -137,3 +137,17 @@ def test_cli_trains_and_evaluates_functa(tmp_path: Path) -> None:
     results = json.loads((out / "results.json").read_text())
     assert results["identity"]["method_name"] == "functa" and results["steps_done"] == 3
     assert (out / "curves.png").is_file()
+
+
+def test_functa_classifier_example_runs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "docs" / "examples" / "functa_classifier.py"
+    args = ["--data", str(DATA), "--out", str(tmp_path / "run"), "--minutes", "0.01", "--train", "48",
+            "--test", "24", "--epochs", "2", "--latent", "16"]  # fmt: skip
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "test accuracy from latents (16 numbers)" in done.stdout
+    saved = torch.load(tmp_path / "run" / "modulations.pt", weights_only=True)
+    assert saved["train"].shape == (48, 16) and saved["test_labels"].shape == (24,)

@@ -22,7 +22,8 @@ class Functa(FieldMethod):
     """Each image is a latent vector: a few meta-learned gradient steps fit it, a shared SIREN renders it.
 
     COIN++ (Dupont et al. 2022, "COIN++: neural compression across modalities") and
-    "From data to functa": one SIREN (:attr:`target`) is shared by all images;
+    "From data to functa": one SIREN (:attr:`~hyperfunc.fields.FieldMethod.target`) is
+    shared by all images;
     an image is the latent ``z`` whose :class:`~hyperfunc.hypernets.Modulation`
     (a linear map to shifts, optionally scales, of every hidden layer) makes the
     SIREN draw it. ``z`` starts at zero and takes ``inner_steps`` steps of
@@ -32,7 +33,8 @@ class Functa(FieldMethod):
     The shared network's output bias starts 0.5 higher, at mid-grey (COIN++ adds 0.5).
 
     Every image of a batch is fitted in one batched call, and the fitted weights
-    are an ordinary weight dict of :attr:`target`, so reconstruction, refinement,
+    are an ordinary weight dict of :attr:`~hyperfunc.fields.FieldMethod.target`, so
+    reconstruction, refinement,
     super-resolution and inpainting (fit ``z`` on the known pixels) come from
     :class:`FieldMethod`. :meth:`latents` returns the fitted latents themselves:
     the "functa" a downstream model can learn from.

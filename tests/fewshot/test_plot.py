@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import builtins
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +46,6 @@ class Fixed(FewShotMethod):
         if self.out is None:  # regression: y = 2x
             return 2 * batch.x_query
         return self.out[: batch.num_tasks] if batch.num_tasks == len(self.out) else self.out[1:2]
-
-
-def _no_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_import = builtins.__import__
-
-    def no_matplotlib(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name.startswith("matplotlib"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
 
 
 def _images_batch() -> EpisodeBatch:
@@ -132,7 +121,7 @@ def test_sinusoid_draws_the_support_the_true_curve_and_the_prediction() -> None:
 
 
 def test_vector_episodes_and_missing_matplotlib_write_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, hide_matplotlib: Callable[[], None]
 ) -> None:
     vectors = Episodes(torch.randn(8, 4, 6), n_way=3, k_shot=1, q_query=2, batch_size=2).batch(0)
     assert plot_episode(Fixed(torch.zeros(2, 6, 3)), vectors, tmp_path / "v.png") is None
@@ -142,7 +131,7 @@ def test_vector_episodes_and_missing_matplotlib_write_nothing(
     assert (tmp_path / "sub" / "a.png").read_bytes()[:8] == PNG
     with pytest.raises(ValueError, match="episode must be in 0..1"):
         plot_episode(method, batch, tmp_path / "b.png", episode=2)
-    _no_matplotlib(monkeypatch)
+    hide_matplotlib()
     assert plot_episode(method, batch, tmp_path / "c.png") is None
     assert sorted(p.name for p in tmp_path.rglob("*.png")) == ["a.png"]
 
@@ -159,7 +148,7 @@ def _protonets() -> ProtoNets:
 
 
 def test_run_folder_gets_the_first_test_episode_drawn_by_the_trained_method(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], hide_matplotlib: Callable[[], None]
 ) -> None:
     train, test = _image_samplers()
     config = FewShotConfig(steps=3, test_episodes=4, progress=False)
@@ -172,7 +161,7 @@ def test_run_folder_gets_the_first_test_episode_drawn_by_the_trained_method(
     run_fewshot(_protonets(), train, test, config, out=tmp_path / "b")
     assert (tmp_path / "b" / "episode.png").read_bytes() == picture  # the same run draws the same picture
     capsys.readouterr()
-    _no_matplotlib(monkeypatch)
+    hide_matplotlib()
     run_fewshot(_protonets(), train, test, config, out=tmp_path / "c")
     assert not (tmp_path / "c" / "episode.png").exists()
     assert "install matplotlib" in capsys.readouterr().out

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import builtins
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -34,20 +33,13 @@ def test_steps_run_on_over_phases_and_evaluations_are_their_own_panels() -> None
 
 
 def test_plot_writes_a_png_and_nothing_without_matplotlib(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, hide_matplotlib: Callable[[], None]
 ) -> None:
     metrics = tmp_path / "metrics.jsonl"
     metrics.write_text("\n".join(json.dumps(r) for r in RECORDS) + "\n")
     assert plot_curves(metrics, tmp_path / "curves.png", title="HNET") == tmp_path / "curves.png"
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    real_import = builtins.__import__
-
-    def no_matplotlib(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name.startswith("matplotlib"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    hide_matplotlib()
     assert plot_curves(metrics, tmp_path / "again.png") is None
     assert not (tmp_path / "again.png").exists()
 

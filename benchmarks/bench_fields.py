@@ -13,7 +13,9 @@ Parts (run one at a time: each uses both CPU cores):
   budget, test PSNR/SSIM with 0 and 3 refinement steps (Adam; the rate picked on 200
   held-out training images); ``--dataset cifar10`` (train 5k, test 2k) or ``mnist``
   (train 60k, test: the first 2k). ``--method meta-init`` trains the
-  :class:`hyperfunc.fields.MetaInit` baseline instead (3 SGD steps from a learned init).
+  :class:`hyperfunc.fields.MetaInit` baseline instead (3 SGD steps from a learned init);
+  ``--method functa`` a :class:`hyperfunc.fields.Functa` (``--latent``; also for ``superres``
+  and ``inpaint``, where the latent is fitted to the known or low-resolution pixels).
 * ``superres``: ImageHyperNet trained on Omniglot 28×28 (background split), functions
   generated from evaluation-split 28×28 images rendered at 105×105 and compared with
   the real 105×105 images, against bicubic upsampling.
@@ -56,6 +58,7 @@ import hyperfunc as hf
 from hyperfunc.fields import (
     CACHE_BYTES,
     FieldsConfig,
+    Functa,
     ImageHyperNet,
     MetaInit,
     evaluate_fields,
@@ -233,6 +236,10 @@ def build(args: argparse.Namespace, channels: int, size: int) -> hf.fields.Field
     target = hf.stateless(hf.targets.siren(2, channels, hidden=hidden, w0=30.0))
     if args.method == "meta-init":
         return MetaInit(channels, size, target, inner_steps=3, inner_lr=1e-2)
+    if args.method == "functa":  # a latent per image fitted in 3 meta-learned steps (bench_functa.py's model)
+        hidden = (16, 16) if args.quick else (128,) * 5
+        target = hf.stateless(hf.targets.siren(2, channels, hidden=hidden, w0=30.0))
+        return Functa(channels, size, target, latent_dim=16 if args.quick else args.latent)
     if args.quick:
         return ImageHyperNet(channels, size, target, embedding_dim=32, encoder_widths=(8, 16), hidden=(64,))
     return ImageHyperNet(channels, size, target, embedding_dim=256, encoder_widths=(32, 64, 128),
@@ -512,9 +519,11 @@ def table(runs: Path) -> list[str]:
         r = rows[key]
         shown = (f"{100 * r['mask_rate']:.0f} % of its training images shown with random holes "
                  "(`--mask-rate`)" if r.get("mask_rate") else "never on masked images")
-        lines += [f"Inpainting on {r['dataset']} ({r['test_images']} test images; image-hypernet trained "
+        sees = ("The generator sees missing pixels as the mean of the known ones"
+                if r["method"] != "functa" else "The latent is fitted to the known pixels only")
+        lines += [f"Inpainting on {r['dataset']} ({r['test_images']} test images; {r['method']} trained "
                   f"{r['minutes']} min, {r['steps']} steps, {shown}): PSNR (dB) on the missing "
-                  "pixels. The generator sees missing pixels as the mean of the known ones; refinement "
+                  f"pixels. {sees}; refinement "
                   f"(Adam {r['refine_lr']:g}) and the from-scratch SIREN fit "
                   f"({r['scratch_steps']} steps) use "
                   "the known pixels only; normalized convolution is a Gaussian (σ = 1) fill:", "",
@@ -538,7 +547,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", choices=["coin", "render", "hypernet", "superres", "inpaint"])
     p.add_argument("--dataset", choices=["cifar10", "mnist"], default="cifar10")
-    p.add_argument("--method", choices=["image-hypernet", "meta-init"], default="image-hypernet")
+    p.add_argument("--method", choices=["image-hypernet", "meta-init", "functa"], default="image-hypernet")
+    p.add_argument("--latent", type=int, default=256, help="functa: the latent size")
     p.add_argument("--minutes", type=float, default=15.0, help="training time budget")
     p.add_argument("--steps", type=int, default=1_000_000,
                    help="training steps (the time budget usually ends first)")

@@ -336,7 +336,7 @@ def part_superres(args: argparse.Namespace) -> dict[str, Any]:
     if not args.quick:
         save_grid({"28×28 input": x[:10], "bicubic 105": bicubic[:10], "hypernet 105": shown,
                    "real 105": high[:10]},
-                  args.pictures / f"fields_superres_omniglot{'_paired' if args.paired else ''}.png")
+                  args.pictures / f"fields_superres_omniglot{'_paired' * args.paired}{tag(args)}.png")
     return {"part": "superres", "method": args.method, "paired": args.paired, "steps": steps_done,
             "minutes": round(minutes, 1),
             "generator": type(getattr(model, "hypernet", model)).__name__,
@@ -417,9 +417,14 @@ def part_inpaint(args: argparse.Namespace) -> dict[str, Any]:
                      "from scratch": recs["fit from scratch"][:10],
                      "normalized conv.": recs["normalized convolution"][:10], "real": x[:10]}
     if not args.quick:
-        tag = f"_masked{args.mask_rate:g}" if args.mask_rate else ""
-        save_grid(shown, args.pictures / f"fields_inpaint_{args.dataset}{tag}.png")
+        masked = f"_masked{args.mask_rate:g}" if args.mask_rate else ""
+        save_grid(shown, args.pictures / f"fields_inpaint_{args.dataset}{masked}{tag(args)}.png")
     return out
+
+
+def tag(args: argparse.Namespace) -> str:
+    """A picture's name suffix for methods other than the image hypernetwork (whose pictures came first)."""
+    return "" if args.method == "image-hypernet" else f"_{args.method}"
 
 
 # ------------------------------------------------------------------ table

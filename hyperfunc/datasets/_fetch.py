@@ -204,9 +204,9 @@ def _download(item: Download, target: Path, show: bool, timeout: float) -> None:
                 "changed upstream, download it by hand and check it before use"
             )
         os.replace(tmp, target)
+    except DownloadError:
+        raise
     except (urllib.error.URLError, OSError) as e:
-        if isinstance(e, DownloadError):
-            raise
         raise DownloadError(f"can't download {item.url}: {e}. Nothing was kept; try again") from None
     finally:
         tmp.unlink(missing_ok=True)

@@ -66,7 +66,7 @@ def load_omniglot(
     base = data_root(root, "omniglot")
     key = f"{split}_images"
     cached = next((base / c for c in _CACHED if (base / c).is_file()), None)
-    source = find_omniglot_split(base, split)
+    source = find_omniglot_split(base, split) if cached is None else None
     if cached is not None:
         path, raw = cached, read_npz(cached, (key,))[key]  # missing key / damaged file: names the file
     elif source is not None:

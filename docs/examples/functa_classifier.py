@@ -22,7 +22,8 @@ p = argparse.ArgumentParser()
 p.add_argument("--data", default="data")
 p.add_argument("--out", type=Path, default=Path("runs/functa-cifar10"))
 p.add_argument("--latent", type=int, default=256)
-p.add_argument("--minutes", type=float, default=10.0, help="meta-training time")
+p.add_argument("--minutes", type=float, default=10.0, help="meta-training time (0: none)")
+p.add_argument("--model", type=Path, help="start from a saved Functa state dict (bench_functa.py --save-model)")
 p.add_argument("--train", type=int, default=5000, help="training images (at most 5000 in ../shared/data)")
 p.add_argument("--test", type=int, default=2000)
 p.add_argument("--epochs", type=int, default=100, help="classifier epochs")
@@ -36,8 +37,12 @@ x_test, y_test = torch.from_numpy(cifar.x_test[: args.test]), cifar.labels("test
 # 1. meta-learn the shared SIREN, the latent-to-shift map and the inner rates
 target = hf.stateless(hf.targets.siren(2, 3, hidden=(128,) * 5))
 model = Functa(3, 32, target, latent_dim=args.latent)
-config = FieldsConfig(steps=1_000_000, time_limit=args.minutes, batch_size=32, lr=3e-4, progress=False)
-train_fields(model, x_train, config, out=args.out, overwrite=True)
+if args.model:
+    model.load_state_dict(torch.load(args.model, weights_only=True))
+if args.minutes > 0:
+    config = FieldsConfig(steps=1_000_000, time_limit=args.minutes, batch_size=32, lr=3e-4, progress=False)
+    train_fields(model, x_train, config, out=args.out, overwrite=True)
+args.out.mkdir(parents=True, exist_ok=True)
 
 # 2. the functa: one latent per image, saved as plain tensors
 z_train, z_test = model.encode(x_train), model.encode(x_test)

@@ -151,3 +151,24 @@ def test_functa_classifier_example_runs(tmp_path: Path) -> None:
     assert "test accuracy from latents (16 numbers)" in done.stdout
     saved = torch.load(tmp_path / "run" / "modulations.pt", weights_only=True)
     assert saved["train"].shape == (48, 16) and saved["test_labels"].shape == (24,)
+
+
+def test_functa_classifier_example_starts_from_a_saved_model(tmp_path: Path) -> None:
+    """``--model`` with ``--minutes 0``: the saved latents are the loaded model's, no meta-training."""
+    import subprocess
+    import sys
+
+    torch.manual_seed(3)
+    model = Functa(3, 32, hf.stateless(hf.targets.siren(2, 3, hidden=(128,) * 5)), latent_dim=16)
+    with torch.no_grad():
+        model.rates.mul_(3.0)  # not the initial state
+    torch.save(model.state_dict(), tmp_path / "functa.pt")
+    script = Path(__file__).resolve().parents[2] / "docs" / "examples" / "functa_classifier.py"
+    args = ["--data", str(DATA), "--out", str(tmp_path / "run"), "--minutes", "0", "--train", "8",
+            "--test", "4", "--epochs", "1", "--latent", "16", "--model", str(tmp_path / "functa.pt")]  # fmt: skip
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    saved = torch.load(tmp_path / "run" / "modulations.pt", weights_only=True)
+    x_test = torch.from_numpy(hf.datasets.load_cifar10(DATA).x_test[:4])
+    torch.testing.assert_close(saved["test"], model.encode(x_test), rtol=1e-4, atol=1e-5)
+    assert not (tmp_path / "run" / "results.json").exists()

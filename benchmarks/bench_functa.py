@@ -7,11 +7,14 @@ Adam on the shared weights, the latent-to-shift map and the rates (second order 
 the inner steps). Every ``--eval-every`` minutes (not counted as training time) it scores
 500 test images at 3 and 10 latent steps; at the end, all 2,000 test images. Each run
 appends a JSON line to ``benchmarks/functa_runs.jsonl``; ``--table --record`` writes the
-latest run per latent size into RESULTS.md (against COIN++'s published curve), and
-``--table --plot PATH`` draws PSNR against training time.
+latest run per latent size and training time into RESULTS.md (against COIN++'s published
+curve), and ``--table --plot PATH`` draws PSNR against training time. ``--draw MODEL``
+draws test images next to their reconstructions at 3 and 10 steps by a model saved with
+``--save-model``.
 
-    python benchmarks/bench_functa.py --latent 256 --minutes 20
+    python benchmarks/bench_functa.py --latent 256 --minutes 20 --save-model functa.pt
     python benchmarks/bench_functa.py --table --record --plot docs/_static/functa_curves.png
+    python benchmarks/bench_functa.py --latent 256 --draw functa.pt docs/_static/functa_reconstructions.png
     python benchmarks/bench_functa.py --quick          # CI smoke run (seconds)
 """
 
@@ -21,6 +24,7 @@ import argparse
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,7 @@ import torch
 from _results import record_section
 
 import hyperfunc as hf
-from hyperfunc.fields import Functa, ImageBatch, psnr, render
+from hyperfunc.fields import Functa, ImageBatch, psnr, render, save_grid
 
 HERE = Path(__file__).resolve().parent
 RUNS = HERE / "functa_runs.jsonl"
@@ -70,15 +74,33 @@ def test_psnr(model: Functa, images: torch.Tensor, steps: int, chunk: int = 100)
     return float(torch.cat(values).mean())
 
 
+def build(args: argparse.Namespace) -> Functa:
+    """The functa the flags describe (SIREN ``--depth`` × ``--width``, ``--latent``, inner steps and rate)."""
+    target = hf.stateless(hf.targets.siren(2, 3, hidden=(args.width,) * args.depth, w0=args.w0))
+    return Functa(3, 32, target, latent_dim=args.latent, inner_steps=args.inner_steps, inner_lr=args.inner_lr)
+
+
+def draw(args: argparse.Namespace, saved: Path, path: Path) -> None:
+    """Eight test images (two of each of the first four classes' order) and their fits at 3 and 10 steps."""
+    model = build(args)
+    model.load_state_dict(torch.load(saved, weights_only=True))
+    x = cifar(args.data)[1][:8].float() / 255
+    with torch.no_grad():
+        rows = {"test image": x}
+        for steps in (3, 10):
+            params = model.modulation(model.latents(x, steps=steps))
+            rows[f"{steps} steps"] = render(model.target, params, 32).clamp(0, 1)
+        rows["10 steps, 4×"] = render(model.target, params, 128).clamp(0, 1)
+    if save_grid(rows, path) is not None:
+        print(f"wrote {path}")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(args.seed)
     train, test = cifar(args.data)
     if args.quick:
         train, test = train[:64], test[:16]
-    target = hf.stateless(hf.targets.siren(2, 3, hidden=(args.width,) * args.depth, w0=args.w0))
-    model = Functa(
-        3, 32, target, latent_dim=args.latent, inner_steps=args.inner_steps, inner_lr=args.inner_lr
-    )
+    model = build(args)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     g = torch.Generator().manual_seed(args.seed)
     curve, steps, trained = [], 0, 0.0
@@ -137,21 +159,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return row
 
 
-def latest(runs: Path) -> dict[int, dict[str, Any]]:
-    rows: dict[int, dict[str, Any]] = {}
+def latest(runs: Path) -> dict[tuple[int, float], dict[str, Any]]:
+    """The latest run of each (latent size, training minutes)."""
+    rows: dict[tuple[int, float], dict[str, Any]] = {}
     for line in runs.read_text().splitlines() if runs.exists() else []:
         row = json.loads(line)
-        rows[row["latent"]] = row
+        rows[row["latent"], row["minutes"]] = row
     return dict(sorted(rows.items()))
 
 
-def table(rows: dict[int, dict[str, Any]]) -> list[str]:
+def table(rows: dict[tuple[int, float], dict[str, Any]]) -> list[str]:
     out = [
         "| latent | SIREN | batch | minutes (steps) | PSNR 3 steps | PSNR 10 steps | COIN++ 3 / 10 "
         "steps | machine |",
         "|---:|---|---:|---:|---:|---:|---:|---|",
     ]
-    for latent, r in rows.items():
+    for (latent, _), r in rows.items():
         published = COINPP.get(latent)
         ref = f"{published[0]:.2f} / {published[1]:.2f}" if published else "–"
         out.append(
@@ -161,16 +184,26 @@ def table(rows: dict[int, dict[str, Any]]) -> list[str]:
     return out
 
 
-def plot(rows: dict[int, dict[str, Any]], path: Path) -> None:
+def plot(rows: dict[tuple[int, float], dict[str, Any]], path: Path) -> None:
     fig = hf.run.new_figure(figsize=(6.5, 4))
     if fig is None:
         return
     ax = fig.subplots()
-    for i, (latent, r) in enumerate(rows.items()):
+    colours = {latent: f"C{i}" for i, latent in enumerate(sorted({latent for latent, _ in rows}))}
+    drawn: set[int] = set()
+    for (latent, minutes), r in rows.items():  # a latent's longer runs dashed, in its colour
         xs = [p["minutes"] for p in r["curve"]]
-        ax.plot(xs, [p["psnr3"] for p in r["curve"]], marker="o", color=f"C{i}", label=f"latent {latent}")
-        if latent in COINPP:
-            ax.axhline(COINPP[latent][0], color=f"C{i}", linestyle=":", linewidth=1)
+        ax.plot(
+            xs,
+            [p["psnr3"] for p in r["curve"]],
+            marker="o",
+            color=colours[latent],
+            linestyle="--" if latent in drawn else "-",
+            label=f"latent {latent}, {minutes:g} min",
+        )
+        if latent in COINPP and latent not in drawn:
+            ax.axhline(COINPP[latent][0], color=colours[latent], linestyle=":", linewidth=1)
+        drawn.add(latent)
     ax.set_xlabel("training minutes (this CPU)")
     ax.set_ylabel("test PSNR at 3 steps (dB, 500 images)")
     ax.set_title("functa on CIFAR-10 (dotted: COIN++ published, far longer training)", fontsize=9)
@@ -195,7 +228,14 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--runs", type=Path, default=RUNS)
-    p.add_argument("--save-model", type=Path)
+    p.add_argument("--save-model", type=Path, help="save the trained model's state dict here")
+    p.add_argument(
+        "--draw",
+        type=Path,
+        nargs=2,
+        metavar=("MODEL", "PICTURE"),
+        help="draw test images and their fits by a saved model (the flags describing it)",
+    )
     p.add_argument("--quick", action="store_true", help="a smoke run of two steps (CI)")
     p.add_argument("--table", action="store_true", help="print the latest run per latent size")
     p.add_argument("--record", action="store_true", help="with --table: write it into RESULTS.md")
@@ -228,12 +268,20 @@ def main() -> int:
         if args.plot:
             plot(rows, args.plot)
         return 0
+    if args.draw:
+        draw(args, *args.draw)
+        return 0
     if args.quick:
         args.minutes, args.eval_every, args.latent, args.width, args.depth = 0.05, 1.0, 16, 16, 2
+    if args.quick:  # a smoke run: train, save, draw, record nothing
+        with tempfile.TemporaryDirectory() as tmp:
+            args.save_model = Path(tmp) / "functa.pt"
+            run(args)
+            draw(args, args.save_model, Path(tmp) / "functa.png")
+        return 0
     row = run(args)
-    if not args.quick:
-        with args.runs.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+    with args.runs.open("a") as f:
+        f.write(json.dumps(row) + "\n")
     return 0
 
 

@@ -164,8 +164,8 @@ def test_functa_classifier_example_starts_from_a_saved_model(tmp_path: Path) -> 
         model.rates.mul_(3.0)  # not the initial state
     torch.save(model.state_dict(), tmp_path / "functa.pt")
     script = Path(__file__).resolve().parents[2] / "docs" / "examples" / "functa_classifier.py"
-    args = ["--data", str(DATA), "--out", str(tmp_path / "run"), "--minutes", "0", "--train", "8",
-            "--test", "4", "--epochs", "1", "--latent", "16", "--model", str(tmp_path / "functa.pt")]  # fmt: skip
+    args = ["--data", str(DATA), "--out", str(tmp_path / "run"), "--minutes", "0", "--train", "8", "--test",
+            "4", "--epochs", "1", "--latent", "16", "--model", str(tmp_path / "functa.pt")]  # fmt: skip
     done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     saved = torch.load(tmp_path / "run" / "modulations.pt", weights_only=True)

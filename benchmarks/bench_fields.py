@@ -424,8 +424,8 @@ def part_inpaint(args: argparse.Namespace) -> dict[str, Any]:
               ", ".join(f"{k} {v:.2f}" for k, v in scores.items()))
         out[name] = scores
         if name == "centre square":
-            shown = {"masked": x[:10] * m[:10], "generated +30": recs["generated+30"][:10],
-                     "from scratch": recs["fit from scratch"][:10],
+            best = max((k for k in recs if k.startswith(("generated", "10 latent"))), key=lambda k: scores[k])
+            shown = {"masked": x[:10] * m[:10], best: recs[best][:10], "from scratch": recs["fit from scratch"][:10],
                      "normalized conv.": recs["normalized convolution"][:10], "real": x[:10]}
     if not args.quick:
         masked = f"_masked{args.mask_rate:g}" if args.mask_rate else ""

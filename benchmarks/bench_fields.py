@@ -425,7 +425,8 @@ def part_inpaint(args: argparse.Namespace) -> dict[str, Any]:
         out[name] = scores
         if name == "centre square":
             best = max((k for k in recs if k.startswith(("generated", "10 latent"))), key=lambda k: scores[k])
-            shown = {"masked": x[:10] * m[:10], best: recs[best][:10], "from scratch": recs["fit from scratch"][:10],
+            shown = {"masked": x[:10] * m[:10], best: recs[best][:10],
+                     "from scratch": recs["fit from scratch"][:10],
                      "normalized conv.": recs["normalized convolution"][:10], "real": x[:10]}
     if not args.quick:
         masked = f"_masked{args.mask_rate:g}" if args.mask_rate else ""

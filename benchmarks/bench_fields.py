@@ -343,7 +343,7 @@ def part_superres(args: argparse.Namespace) -> dict[str, Any]:
         print(f"super-resolution 28 → 105, {k}: PSNR {v['psnr']:.2f} dB, SSIM {v['ssim']:.3f}")
     print(f"(28×28 reconstruction PSNR {rec28.psnr:.2f} dB; {steps_done} steps in {minutes:.1f} min)")
     if not args.quick:
-        save_grid({"28×28 input": x[:10], "bicubic 105": bicubic[:10], "hypernet 105": shown,
+        save_grid({"28×28 input": x[:10], "bicubic 105": bicubic[:10], f"{args.method} 105": shown,
                    "real 105": high[:10]},
                   args.pictures / f"fields_superres_omniglot{'_paired' * args.paired}{tag(args)}.png")
     return {"part": "superres", "method": args.method, "paired": args.paired, "steps": steps_done,

@@ -322,28 +322,25 @@ def part_superres(args: argparse.Namespace) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     rec28 = evaluate_fields(model, low)
     rate, _ = pick_rate(model, held_out, 3)
-    for steps in (0, 3):
-        rec = torch.cat([model.reconstruct(x[i:i + 100], size=105, refine_steps=steps, refine_lr=rate)
-                         for i in range(0, len(x), 100)])
-        rows[f"hypernet{steps}"] = {"psnr": float(psnr(rec, high).mean()),
-                                    "ssim": float(ssim(rec, high).mean())}
-        if steps == 0:
-            shown = rec[:10]
-    if isinstance(model, Functa):  # the latent fitted in 10 steps instead of 3, then refined or not
-        for steps in (0, 3):
-            def upsampled(steps: int = steps) -> torch.Tensor:
-                return torch.cat([model.reconstruct(x[i:i + 100], size=105, refine_steps=steps,
-                                                    refine_lr=rate) for i in range(0, len(x), 100)])
 
-            rec = with_latent_steps(model, 10, upsampled)
-            rows[f"latent10+{steps}" if steps else "latent10"] = {"psnr": float(psnr(rec, high).mean()),
-                                                                  "ssim": float(ssim(rec, high).mean())}
-    rows["bicubic"] = {"psnr": float(psnr(bicubic, high).mean()), "ssim": float(ssim(bicubic, high).mean())}
+    def upsampled(steps: int) -> torch.Tensor:
+        return torch.cat([model.reconstruct(x[i:i + 100], size=105, refine_steps=steps, refine_lr=rate)
+                          for i in range(0, len(x), 100)])
+
+    def scored(rec: torch.Tensor) -> dict[str, float]:
+        return {"psnr": float(psnr(rec, high).mean()), "ssim": float(ssim(rec, high).mean())}
+
+    generated = upsampled(0)
+    rows["hypernet0"], rows["hypernet3"] = scored(generated), scored(upsampled(3))
+    if isinstance(model, Functa):  # the latent fitted in 10 steps instead of 3, then refined or not
+        rows["latent10"] = scored(with_latent_steps(model, 10, lambda: upsampled(0)))
+        rows["latent10+3"] = scored(with_latent_steps(model, 10, lambda: upsampled(3)))
+    rows["bicubic"] = scored(bicubic)
     for k, v in rows.items():
         print(f"super-resolution 28 → 105, {k}: PSNR {v['psnr']:.2f} dB, SSIM {v['ssim']:.3f}")
     print(f"(28×28 reconstruction PSNR {rec28.psnr:.2f} dB; {steps_done} steps in {minutes:.1f} min)")
     if not args.quick:
-        save_grid({"28×28 input": x[:10], "bicubic 105": bicubic[:10], f"{args.method} 105": shown,
+        save_grid({"28×28 input": x[:10], "bicubic 105": bicubic[:10], f"{args.method} 105": generated[:10],
                    "real 105": high[:10]},
                   args.pictures / f"fields_superres_omniglot{'_paired' * args.paired}{tag(args)}.png")
     return {"part": "superres", "method": args.method, "paired": args.paired, "steps": steps_done,

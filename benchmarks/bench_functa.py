@@ -288,9 +288,8 @@ def main() -> int:
     if args.draw:
         draw(args, *args.draw)
         return 0
-    if args.quick:
-        args.minutes, args.eval_every, args.latent, args.width, args.depth = 0.05, 1.0, 16, 16, 2
     if args.quick:  # a smoke run: train, save, draw, record nothing
+        args.minutes, args.eval_every, args.latent, args.width, args.depth = 0.05, 1.0, 16, 16, 2
         with tempfile.TemporaryDirectory() as tmp:
             args.save_model = Path(tmp) / "functa.pt"
             run(args)

@@ -108,6 +108,7 @@ DOCTEST_MODULES = [
     "hyperfunc.fields._image_hypernet",
     "hyperfunc.fields._meta_init",
     "hyperfunc.fields._functa",
+    "hyperfunc.fields._guided",
     "hyperfunc.fields._per_image",
     "hyperfunc.targets._fourier",
 ]

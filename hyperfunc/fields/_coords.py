@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
     "grid", "image_to_coords", "coords_to_image", "sample_pixels", "take_pixels", "check_coords",
-    "stack_images",
+    "stack_images", "sample_image",
 ]
 
 
@@ -199,3 +200,51 @@ def check_coords(coords: Tensor, low: float = -1.0, high: float = 1.0, *, name: 
             f"{name} must lie in [{low}, {high}] (the square the functions are fitted on), got values in "
             f"[{lo:.4g}, {hi:.4g}]; build them with hyperfunc.fields.grid or rescale them"
         )
+
+
+def sample_image(images: Tensor, coords: Tensor, *, mode: str = "bicubic") -> Tensor:
+    """Images ``[B, C, H, W]`` interpolated at ``coords``: ``[B, P, C]``.
+
+    ``coords`` are ``(y, x)`` on [-1, 1]² with pixel centres as in :func:`grid`
+    (``[P, 2]`` shared by the batch, or ``[B, P, 2]``), so sampling a
+    ``105 × 105`` grid is :func:`torch.nn.functional.interpolate` to 105 × 105
+    with the same ``mode`` (``"bicubic"``, ``"bilinear"`` or ``"nearest"``).
+    Beyond the outer pixel centres the border pixels are repeated.
+
+    Examples:
+        >>> import torch
+        >>> from hyperfunc.fields import grid, sample_image
+        >>> x = torch.rand(2, 3, 8, 8)
+        >>> up = sample_image(x, grid(20, 20))
+        >>> up.shape
+        torch.Size([2, 400, 3])
+        >>> ref = torch.nn.functional.interpolate(x, size=20, mode="bicubic")
+        >>> torch.allclose(up, ref.flatten(2).transpose(1, 2), atol=1e-5)
+        True
+    """
+    if images.dim() != 4:
+        raise ValueError(f"images must be [B, C, H, W], got shape {list(images.shape)}")
+    b = images.shape[0]
+    if coords.shape[-1] != 2 or coords.dim() not in (2, 3) or (coords.dim() == 3 and coords.shape[0] != b):
+        raise ValueError(
+            f"coords must be [P, 2] or [B={b}, P, 2] (y, x) on [-1, 1], got shape {list(coords.shape)}"
+        )
+    c = coords.expand(b, *coords.shape) if coords.dim() == 2 else coords
+    # grid_sample reads (x, y); a [B, 1, P, 2] grid gives [B, C, 1, P]
+    out = F.grid_sample(images, c.flip(-1).unsqueeze(1).to(images.dtype), mode=mode,
+                        padding_mode="border", align_corners=False)
+    return out[:, :, 0].transpose(1, 2)
+
+
+def guide_inputs(guide: Tensor, coords: Tensor) -> tuple[Tensor, Tensor]:
+    """A guided function's inputs at ``coords`` and what its output is added to.
+
+    ``guide`` is ``[B, C + 1, H, W]``: C channels of estimated images and a last
+    channel saying where the pixels are known (1) or estimated (0). The inputs
+    are ``[B, P, 2 + C + 1]``: each coordinate and the guide interpolated there
+    (bicubic, clamped to [0, 1]); the second tensor is the interpolated estimate,
+    ``[B, P, C]``.
+    """
+    g = sample_image(guide, coords).clamp(0.0, 1.0)
+    c = coords.expand(g.shape[0], *coords.shape) if coords.dim() == 2 else coords
+    return torch.cat([c.to(g.dtype), g], dim=-1), g[..., :-1]

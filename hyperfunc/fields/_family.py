@@ -306,7 +306,11 @@ class FieldsFamily(Family):
                 ("in_features", "out_features"),
             )
             target = stateless(
-                target_factory(in_features=2, out_features=images.channels, **request.target_args)
+                target_factory(
+                    in_features=request.method_cls.coordinate_features(images.channels),
+                    out_features=images.channels,
+                    **request.target_args,
+                )
             )
         method = request.method_cls(images.channels, images.size, target, **request.method_args)
         return Plan(

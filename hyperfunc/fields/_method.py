@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from hyperfunc._target import Target, stateless
-from hyperfunc.fields._coords import image_to_coords, stack_images, take_pixels
+from hyperfunc.fields._coords import guide_inputs, image_to_coords, stack_images, take_pixels
 from hyperfunc.fields._fit import fit, per_image_mse
 from hyperfunc.fields._masks import as_mask, mean_filled
 from hyperfunc.fields._render import render
@@ -66,7 +66,7 @@ class FieldMethod(nn.Module):
 
     Args:
         target: the coordinate network ``(y, x) ↦ C values``; ``None`` builds
-            ``siren(2, in_channels, hidden=default_hidden)``.
+            ``siren(coordinate_features(in_channels), in_channels, hidden=default_hidden)``.
         in_channels: image channels C.
         image_size: side of the (square) training images.
 
@@ -83,7 +83,8 @@ class FieldMethod(nn.Module):
     def __init__(self, target: Target | None, in_channels: int, image_size: int) -> None:
         super().__init__()
         if target is None:
-            target = stateless(siren(2, in_channels, hidden=self.default_hidden))
+            features = self.coordinate_features(in_channels)
+            target = stateless(siren(features, in_channels, hidden=self.default_hidden))
         if not isinstance(target, Target):
             raise TypeError(
                 f"target must be a hyperfunc Target, got {type(target).__name__}; wrap the module with "
@@ -121,6 +122,29 @@ class FieldMethod(nn.Module):
         """B weight sets for :attr:`target`, one per image (a leading axis B)."""
         raise NotImplementedError
 
+    @classmethod
+    def coordinate_features(cls, in_channels: int) -> int:
+        """The inputs of this method's target: 2 (``y, x``); a guided method adds its guide's channels."""
+        return 2
+
+    def guide(self, images: Tensor, mask: Tensor | None) -> Tensor | None:
+        """The estimate a guided method's functions correct (``None``: the functions are plain).
+
+        A guided method (:class:`~hyperfunc.fields.GuidedHyperNet`) returns
+        ``[B, C + 1, H, W]``: estimated images and a last channel of where their
+        pixels are known (1) or estimated (0). Its functions then read
+        ``(y, x, g(y, x))``, with ``g`` the guide interpolated bicubically, and add
+        their output to the estimate's channels of ``g(y, x)``.
+        """
+        return None
+
+    def _inputs(self, guide: Tensor | None, coords: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        """The target's inputs at ``coords`` and the values its output should take there."""
+        if guide is None:
+            return coords, values
+        inputs, base = guide_inputs(guide, coords)
+        return inputs, values - base
+
     def weights_from_known(self, images: Tensor, mask: Tensor | None) -> dict[str, Tensor]:
         """The weights generated from the known pixels (``mask``: ``[B, 1, H, W]``, 1 = known).
 
@@ -150,12 +174,13 @@ class FieldMethod(nn.Module):
                 "wrap the images: ImageBatch(images)"
             )
         x = self.check_images(batch.images)
-        known = self.weights_from_known(x, None if batch.mask is None else as_mask(batch.mask, x))
+        m = None if batch.mask is None else as_mask(batch.mask, x)
+        known = self.weights_from_known(x, m)
         truth = x if batch.targets is None else self._check_targets(batch.targets, x)
         coords, values = image_to_coords(truth)
         if batch.pixels is not None:
             coords, values = take_pixels(coords, values, batch.pixels)
-        per_image = per_image_mse(self.target, known, coords, values)
+        per_image = per_image_mse(self.target, known, *self._inputs(self.guide(x, m), coords, values))
         mse = per_image.mean()
         # the mean of per-image PSNRs (COIN's convention), a mean over the batch like the loss
         psnr = float((-10.0 * torch.log10(per_image.detach().clamp_min(1e-12))).mean())
@@ -184,7 +209,7 @@ class FieldMethod(nn.Module):
             params = {n: p.detach() for n, p in self.weights_from_known(x, m).items()}
         if steps == 0:
             return params
-        coords, values = image_to_coords(x)
+        coords, values = self._inputs(self.guide(x, m), *image_to_coords(x))
         flat_mask = None if m is None else m.reshape(x.shape[0], -1)
         with torch.enable_grad():
             after = fit(
@@ -227,4 +252,6 @@ class FieldMethod(nn.Module):
         """
         params = self.refined(images, refine_steps, refine_lr, mask=mask)
         side = self.image_size if size is None else size
-        return render(self.target, params, side, chunk=chunk).clamp(0.0, 1.0)
+        x = self.check_images(images)
+        guide = self.guide(x, None if mask is None else as_mask(mask, x))
+        return render(self.target, params, side, chunk=chunk, guide=guide).clamp(0.0, 1.0)

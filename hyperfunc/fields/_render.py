@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from hyperfunc._target import Target
-from hyperfunc.fields._coords import coords_to_image, grid
+from hyperfunc.fields._coords import coords_to_image, grid, guide_inputs
 from hyperfunc.fields._fused_render import TILE_BYTES, fold_layers, render_fused
 
 __all__ = ["render", "DEFAULT_MEMORY_LIMIT", "CACHE_BYTES", "bytes_per_point"]
@@ -50,6 +50,7 @@ def render(
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     align_corners: bool = False,
     grad: bool = False,
+    guide: Tensor | None = None,
 ) -> Tensor:
     """Evaluate B functions on a ``height × width`` grid: ``[B, C, height, width]``.
 
@@ -77,6 +78,11 @@ def render(
             :func:`bytes_per_point`).
         align_corners: the grid convention (pixel centres by default).
         grad: keep the autograd graph (for losses on renders); off by default.
+        guide: ``[B, C + 1, h, w]`` (any size) for guided functions
+            (:class:`~hyperfunc.fields.GuidedHyperNet`): estimated images and a
+            last channel of where pixels are known (1). Each function reads
+            ``(y, x, guide(y, x))``, the guide interpolated bicubically, and its
+            output is added to the estimate there.
 
     Raises:
         ValueError: if ``chunk`` coordinates would need more than ``memory_limit``
@@ -103,7 +109,9 @@ def render(
     coords = grid(height, width, align_corners=align_corners, device=first.device, dtype=first.dtype)
     keep_graph = grad and torch.is_grad_enabled()
     plan = target.mlp_plan  # the plain-MLP steps, if the target has that shape
-    if chunk is None and not keep_graph and plan is not None:
+    if guide is not None and guide.shape[0] != b:
+        raise ValueError(f"guide must be [B={b}, C + 1, h, w] (one per function), got {list(guide.shape)}")
+    if chunk is None and not keep_graph and plan is not None and guide is None:
         layers = fold_layers(plan, params)
         if layers is not None and layers[0].weight.shape[1] == 2:
             side = coords.view(height, width, 2)
@@ -126,5 +134,9 @@ def render(
     parts = []
     with torch.set_grad_enabled(keep_graph):
         for start in range(0, n, chunk):
-            parts.append(target.batched(params, coords[start:start + chunk], shared=True))
+            if guide is None:
+                parts.append(target.batched(params, coords[start:start + chunk], shared=True))
+            else:
+                inputs, base = guide_inputs(guide, coords[start:start + chunk])
+                parts.append(target.batched(params, inputs, shared=False) + base)
     return coords_to_image(torch.cat(parts, dim=1), height, width)

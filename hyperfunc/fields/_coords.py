@@ -206,10 +206,11 @@ def sample_image(images: Tensor, coords: Tensor, *, mode: str = "bicubic") -> Te
     """Images ``[B, C, H, W]`` interpolated at ``coords``: ``[B, P, C]``.
 
     ``coords`` are ``(y, x)`` on [-1, 1]² with pixel centres as in :func:`grid`
-    (``[P, 2]`` shared by the batch, or ``[B, P, 2]``), so sampling a
-    ``105 × 105`` grid is :func:`torch.nn.functional.interpolate` to 105 × 105
-    with the same ``mode`` (``"bicubic"``, ``"bilinear"`` or ``"nearest"``).
-    Beyond the outer pixel centres the border pixels are repeated.
+    (``[P, 2]`` shared by the batch, or ``[B, P, 2]``), so with ``mode``
+    ``"bicubic"`` or ``"bilinear"`` sampling a ``105 × 105`` grid is
+    :func:`torch.nn.functional.interpolate` to 105 × 105 with that mode
+    (``"nearest"`` takes the nearest pixel centre). Beyond the outer pixel centres
+    the border pixels are repeated.
 
     Examples:
         >>> import torch

@@ -68,10 +68,10 @@ class GuidedHyperNet(ImageHyperNet):
         hypernet: str = "additive",
         sigma: float = 1.0,
     ) -> None:
+        if not sigma > 0:
+            raise ValueError(f"sigma must be positive, got {sigma}")
         super().__init__(in_channels, image_size, target, embedding_dim=embedding_dim,
                          encoder_widths=encoder_widths, hidden=hidden, hypernet=hypernet)
-        if sigma <= 0:
-            raise ValueError(f"sigma must be positive, got {sigma}")
         self.sigma = float(sigma)
         self.encoder = ConvImageEncoder(in_channels + 1, embedding_dim, encoder_widths, image_size=image_size)
         features = self.coordinate_features(in_channels)

@@ -99,7 +99,7 @@ def normalized_convolution(images: Tensor, mask: Tensor, sigma: float = 1.0) -> 
         >>> torch.allclose(normalized_convolution(x * m, m), x)
         True
     """
-    if sigma <= 0:
+    if not sigma > 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
     m = as_mask(mask, images)
     r = int(3 * sigma) + 1

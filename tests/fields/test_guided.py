@@ -165,6 +165,8 @@ def test_a_target_without_the_guide_inputs_is_a_clear_error() -> None:
     target = hf.stateless(hf.targets.siren(2, 3, hidden=(8,)))
     with pytest.raises(ValueError, match=r"must take 6 inputs .* in_features=6"):
         GuidedHyperNet(3, 8, target, embedding_dim=8, encoder_widths=(4,), hidden=(16,))
+    with pytest.raises(ValueError, match="sigma must be positive, got nan"):
+        GuidedHyperNet(3, 8, embedding_dim=8, encoder_widths=(4,), hidden=(16,), sigma=float("nan"))
 
 
 def test_render_checks_the_guide_batch() -> None:

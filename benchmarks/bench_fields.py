@@ -248,7 +248,8 @@ def build(args: argparse.Namespace, channels: int, size: int) -> hf.fields.Field
     generator = ImageHyperNet
     if args.method == "guided-hypernet":  # corrects bicubic upsampling or the normalized-convolution fill
         generator = GuidedHyperNet
-        target = hf.stateless(hf.targets.siren(3 + channels, channels, hidden=hidden, w0=30.0))
+        features = generator.coordinate_features(channels)  # y, x, the estimate and the mask
+        target = hf.stateless(hf.targets.siren(features, channels, hidden=hidden, w0=30.0))
     if args.quick:
         return generator(channels, size, target, embedding_dim=32, encoder_widths=(8, 16), hidden=(64,))
     return generator(channels, size, target, embedding_dim=256, encoder_widths=(32, 64, 128), hidden=(256,))

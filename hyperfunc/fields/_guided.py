@@ -107,6 +107,9 @@ class GuidedHyperNet(ImageHyperNet):
     def weights_from_known(self, images: Tensor, mask: Tensor | None) -> dict[str, Tensor]:
         """The weights generated from the guide (the classical fill of the known pixels and the mask)."""
         x = self.check_images(images)
-        guide = self.guide(x, None if mask is None else as_mask(mask, x))
+        return self._generated(x, None if mask is None else as_mask(mask, x))[0]
+
+    def _generated(self, x: Tensor, m: Tensor | None) -> tuple[dict[str, Tensor], Tensor]:
+        guide = self.guide(x, m)  # once, for the weights and for the functions' inputs
         out: dict[str, Tensor] = self.hypernet(self.encoder(guide))
-        return out
+        return out, guide

@@ -154,6 +154,13 @@ class FieldMethod(nn.Module):
         """
         return self.weights(images if mask is None else mean_filled(images, mask))
 
+    def _generated(self, x: Tensor, m: Tensor | None) -> tuple[dict[str, Tensor], Tensor | None]:
+        """The weights generated from the known pixels and the guide their functions correct.
+
+        A guided method overrides this to compute its guide once for both.
+        """
+        return self.weights_from_known(x, m), self.guide(x, m)
+
     def loss(self, batch: ImageBatch) -> tuple[Tensor, dict[str, float]]:
         """Mean squared error of the functions generated from ``batch.images`` (and numbers to log).
 
@@ -175,12 +182,12 @@ class FieldMethod(nn.Module):
             )
         x = self.check_images(batch.images)
         m = None if batch.mask is None else as_mask(batch.mask, x)
-        known = self.weights_from_known(x, m)
+        known, guide = self._generated(x, m)
         truth = x if batch.targets is None else self._check_targets(batch.targets, x)
         coords, values = image_to_coords(truth)
         if batch.pixels is not None:
             coords, values = take_pixels(coords, values, batch.pixels)
-        per_image = per_image_mse(self.target, known, *self._inputs(self.guide(x, m), coords, values))
+        per_image = per_image_mse(self.target, known, *self._inputs(guide, coords, values))
         mse = per_image.mean()
         # the mean of per-image PSNRs (COIN's convention), a mean over the batch like the loss
         psnr = float((-10.0 * torch.log10(per_image.detach().clamp_min(1e-12))).mean())
@@ -204,12 +211,18 @@ class FieldMethod(nn.Module):
             optimizer: ``"adam"`` or ``"sgd"``.
         """
         x = self.check_images(images)
-        m = None if mask is None else as_mask(mask, x)
+        return self._refined(x, None if mask is None else as_mask(mask, x), steps, lr, optimizer)[0]
+
+    def _refined(
+        self, x: Tensor, m: Tensor | None, steps: int, lr: float, optimizer: str = "adam"
+    ) -> tuple[dict[str, Tensor], Tensor | None]:
+        """:meth:`refined` on checked images and mask, and the guide of the functions."""
         with torch.no_grad():
-            params = {n: p.detach() for n, p in self.weights_from_known(x, m).items()}
+            generated, guide = self._generated(x, m)
+            params = {n: p.detach() for n, p in generated.items()}
         if steps == 0:
-            return params
-        coords, values = self._inputs(self.guide(x, m), *image_to_coords(x))
+            return params, guide
+        coords, values = self._inputs(guide, *image_to_coords(x))
         flat_mask = None if m is None else m.reshape(x.shape[0], -1)
         with torch.enable_grad():
             after = fit(
@@ -229,10 +242,11 @@ class FieldMethod(nn.Module):
             before_err = per_image_mse(self.target, params, coords, values, flat_mask)
             after_err = per_image_mse(self.target, after, coords, values, flat_mask)
             better = after_err <= before_err
-            return {
+            kept = {
                 n: torch.where(better.view(-1, *[1] * (p.dim() - 1)), after[n].detach(), p)
                 for n, p in params.items()
             }
+        return kept, guide
 
     def reconstruct(
         self,
@@ -250,8 +264,7 @@ class FieldMethod(nn.Module):
         unseen by the generator and the refinement, and rendered from the function
         (inpainting). Returns ``[B, C, size, size]``, clamped to [0, 1].
         """
-        params = self.refined(images, refine_steps, refine_lr, mask=mask)
-        side = self.image_size if size is None else size
         x = self.check_images(images)
-        guide = self.guide(x, None if mask is None else as_mask(mask, x))
+        params, guide = self._refined(x, None if mask is None else as_mask(mask, x), refine_steps, refine_lr)
+        side = self.image_size if size is None else size
         return render(self.target, params, side, chunk=chunk, guide=guide).clamp(0.0, 1.0)
